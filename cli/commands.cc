@@ -1,0 +1,64 @@
+#include "cli/commands.h"
+
+#include <cstdio>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "agent/discovery.h"
+
+namespace goretain::cli {
+namespace {
+
+int NotAvailable(const std::string& name) {
+  std::fprintf(stderr, "goretain: '%s' is not available yet in this build\n", name.c_str());
+  return 2;
+}
+
+void RegisterPs(CLI::App& app, std::function<int()>* run) {
+  auto* cmd = app.add_subcommand("ps", "list the Go processes on this machine");
+  auto proc_root = std::make_shared<std::string>("/proc");
+  cmd->add_option("--proc", *proc_root, "procfs mount")->capture_default_str();
+  cmd->callback([run, proc_root] {
+    *run = [proc_root] {
+      auto procs = agent::ListGoProcesses(*proc_root);
+      if (!procs.ok()) {
+        std::fprintf(stderr, "goretain: %s\n", std::string(procs.status().message()).c_str());
+        return 1;
+      }
+      std::printf("%-8s %-24s %-16s %s\n", "PID", "GO", "COMMAND", "EXECUTABLE");
+      for (const auto& p : *procs) {
+        std::printf("%-8d %-24s %-16s %s\n", p.pid, p.go_version.c_str(), p.comm.c_str(),
+                    p.exe_path.c_str());
+      }
+      return 0;
+    };
+  });
+}
+
+}  // namespace
+
+void RegisterCommands(CLI::App& app, std::function<int()>* run) {
+  RegisterPs(app, run);
+  // Subcommands that later work adds; listed so that users see the whole tool.
+  const std::pair<const char*, const char*> later[] = {
+      {"heap", "object and byte counts of a Go core by type and size class"},
+      {"roots", "GC roots of a Go core by reachable bytes, goroutines with traces"},
+      {"analyze", "reference flame graph and retention paths of a Go core"},
+      {"diff-cores", "retention paths that grew between two cores"},
+      {"snapshot", "take a low-pause core of a live Go process"},
+      {"targets", "targets known to the collector"},
+      {"snapshots", "snapshots of a target stored by the collector"},
+      {"diff", "diff two stored snapshots"},
+      {"growth", "retention paths that keep growing"},
+      {"alerts", "alerts raised by the collector"},
+      {"flamegraph", "flame graph of a stored snapshot"},
+  };
+  for (const auto& [name, help] : later) {
+    auto* cmd = app.add_subcommand(name, std::string(help) + " (not available yet)");
+    cmd->allow_extras();
+    std::string n = name;
+    cmd->callback([run, n] { *run = [n] { return NotAvailable(n); }; });
+  }
+}
+
+}  // namespace goretain::cli
