@@ -1,5 +1,8 @@
 #include "cli/commands.h"
 
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdio>
 #include <string>
 
@@ -37,11 +40,47 @@ void RegisterPs(CLI::App& app, std::function<int()>* run) {
 
 }  // namespace
 
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "goretain: %s\n", std::string(status.message()).c_str());
+  return kExitError;
+}
+
+int ReportDamage(const std::map<std::string, uint64_t>& damage) {
+  if (damage.empty()) return kExitOk;
+  std::string list;
+  for (const auto& [k, v] : damage) {
+    if (!list.empty()) list += ", ";
+    list += k + "=" + std::to_string(v);
+  }
+  std::fprintf(stderr, "goretain: the input is damaged (%s); results cover what was readable\n",
+               list.c_str());
+  return kExitDamaged;
+}
+
+namespace {
+double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+Progress::Progress(std::string command)
+    : command_(std::move(command)), tty_(isatty(2) == 1), start_(Now()) {}
+Progress::~Progress() { Done(); }
+void Progress::Phase(const std::string& what) {
+  if (!tty_) return;
+  std::fprintf(stderr, "\r\033[K%s: %s … (%.1f s)", command_.c_str(), what.c_str(), Now() - start_);
+  active_ = true;
+}
+void Progress::Done() {
+  if (tty_ && active_) std::fprintf(stderr, "\r\033[K");
+  active_ = false;
+}
+
 void RegisterCommands(CLI::App& app, std::function<int()>* run) {
   RegisterPs(app, run);
+  RegisterHeap(app, run);
   // Subcommands that later work adds; listed so that users see the whole tool.
   const std::pair<const char*, const char*> later[] = {
-      {"heap", "object and byte counts of a Go core by type and size class"},
       {"roots", "GC roots of a Go core by reachable bytes, goroutines with traces"},
       {"analyze", "reference flame graph and retention paths of a Go core"},
       {"diff-cores", "retention paths that grew between two cores"},

@@ -4,6 +4,10 @@
 #define GORETAIN_CLI_COMMANDS_H_
 
 #include <functional>
+#include <map>
+#include <string>
+
+#include "absl/status/status.h"
 
 namespace CLI {
 class App;
@@ -13,6 +17,35 @@ namespace goretain::cli {
 
 // Adds every subcommand to `app`; when one is parsed, `*run` is set to its action.
 void RegisterCommands(CLI::App& app, std::function<int()>* run);
+
+// One subcommand each (cli/<name>_command.cc).
+void RegisterHeap(CLI::App& app, std::function<int()>* run);
+
+// Exit codes shared by the subcommands.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitError = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitDamaged = 3;  // results printed, but the input was damaged
+
+// Prints "goretain: <message>" on stderr and returns kExitError.
+int Fail(const absl::Status& status);
+// Prints the damage counters (if any) on stderr; returns kExitDamaged if any, else kExitOk.
+int ReportDamage(const std::map<std::string, uint64_t>& damage);
+
+// Progress of long phases on stderr, only when stderr is a terminal.
+class Progress {
+ public:
+  explicit Progress(std::string command);
+  ~Progress();
+  void Phase(const std::string& what);
+  void Done();
+
+ private:
+  std::string command_;
+  bool tty_;
+  bool active_ = false;
+  double start_;
+};
 
 }  // namespace goretain::cli
 

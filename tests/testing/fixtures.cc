@@ -176,6 +176,17 @@ std::string Child::ReadLine(std::chrono::milliseconds timeout) {
   }
 }
 
+std::string Gcore(pid_t pid, const std::string& dir, std::string* error) {
+  std::string prefix = dir + "/core";
+  CommandResult r = RunCommand({"gcore", "-o", prefix, std::to_string(pid)});
+  std::string path = prefix + "." + std::to_string(pid);
+  if (r.exit_code != 0 || !std::filesystem::exists(path)) {
+    if (error) *error = "gcore failed: " + r.out + r.err;
+    return "";
+  }
+  return path;
+}
+
 TempDir::TempDir() {
   std::string tmpl = (std::filesystem::temp_directory_path() / "goretain-test.XXXXXX").string();
   if (mkdtemp(tmpl.data()) == nullptr) Die("mkdtemp failed");

@@ -61,6 +61,10 @@ class Child {
   std::string buf_;
 };
 
+// Takes a core of a running process with gdb's gcore; returns its path ("" on failure, with the
+// reason in *error).
+std::string Gcore(pid_t pid, const std::string& dir, std::string* error);
+
 // A fresh temporary directory, removed with its contents on destruction.
 class TempDir {
  public:

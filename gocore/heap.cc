@@ -1,0 +1,269 @@
+#include "gocore/heap.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_format.h"
+#include "base/status_macros.h"
+
+namespace goretain::gocore {
+namespace {
+
+constexpr uint64_t kArenaBytes = uint64_t{64} << 20;
+
+// mspan field offsets and widths, from DWARF by name.
+struct SpanFields {
+  uint64_t size = 0;
+  DwarfInfo::FieldRef start_addr, npages, freeindex, nelems, alloc_bits, spanclass, state,
+      elemsize, large_type;
+  uint64_t in_use = 1;
+};
+
+uint64_t ReadField(const uint8_t* rec, const DwarfInfo::FieldRef& f) {
+  uint64_t v = 0;
+  std::memcpy(&v, rec + f.offset, std::min<uint64_t>(f.size ? f.size : 8, 8));
+  return v;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<HeapIndex>> HeapIndex::Build(const Program& program,
+                                                            TypeTable* types,
+                                                            DamageCounters* damage) {
+  std::unique_ptr<HeapIndex> h(new HeapIndex(program, *types));
+  RETURN_IF_ERROR(h->Load(types, damage));
+  return h;
+}
+
+absl::Status HeapIndex::Load(TypeTable* types, DamageCounters* damage) {
+  const DwarfInfo& d = program_.dwarf();
+  const AddressSpace& mem = program_.mem();
+  ASSIGN_OR_RETURN(int64_t page_size, program_.Constant("runtime._PageSize", "runtime.pageSize"));
+  layout_.page_size = static_cast<uint64_t>(page_size);
+  pages_per_arena_ = kArenaBytes / layout_.page_size;
+  ASSIGN_OR_RETURN(int64_t min_hdr, program_.Constant("runtime.minSizeForMallocHeader",
+                                                      "internal/runtime/gc.MinSizeForMallocHeader"));
+  layout_.min_size_for_malloc_header = static_cast<uint64_t>(min_hdr);
+  ASSIGN_OR_RETURN(int64_t hdr, program_.Constant("runtime.mallocHeaderSize",
+                                                  "internal/runtime/gc.MallocHeaderSize"));
+  layout_.malloc_header_size = static_cast<uint64_t>(hdr);
+  // Green Tea is a build-time choice; its per-span inline mark bits have a DWARF type whose size
+  // is 128 when the experiment is on and 0 (or absent) when it is off.
+  if (auto s = d.SizeOf("runtime.spanInlineMarkBits"); s.ok()) {
+    layout_.inline_mark_bits_size = *s;
+    layout_.green_tea = *s > 0;
+  }
+
+  SpanFields sf;
+  ASSIGN_OR_RETURN(sf.size, d.SizeOf("runtime.mspan"));
+  ASSIGN_OR_RETURN(sf.start_addr, d.FieldPath("runtime.mspan", "startAddr"));
+  ASSIGN_OR_RETURN(sf.npages, d.FieldPath("runtime.mspan", "npages"));
+  ASSIGN_OR_RETURN(sf.freeindex, d.FieldPath("runtime.mspan", "freeindex"));
+  ASSIGN_OR_RETURN(sf.nelems, d.FieldPath("runtime.mspan", "nelems"));
+  ASSIGN_OR_RETURN(sf.alloc_bits, d.FieldPath("runtime.mspan", "allocBits"));
+  ASSIGN_OR_RETURN(sf.spanclass, d.FieldPath("runtime.mspan", "spanclass"));
+  ASSIGN_OR_RETURN(sf.state, d.FieldPath("runtime.mspan", "state"));
+  sf.state.size = 1;  // mSpanStateBox{s atomic.Uint8}: one byte
+  ASSIGN_OR_RETURN(sf.elemsize, d.FieldPath("runtime.mspan", "elemsize"));
+  ASSIGN_OR_RETURN(sf.large_type, d.FieldPath("runtime.mspan", "largeType"));
+  ASSIGN_OR_RETURN(int64_t in_use, program_.Constant("runtime.mSpanInUse"));
+  sf.in_use = static_cast<uint64_t>(in_use);
+
+  ASSIGN_OR_RETURN(uint64_t mheap, program_.GlobalAddress("runtime.mheap_"));
+  ASSIGN_OR_RETURN(auto allspans_f, d.FieldPath("runtime.mheap", "allspans"));
+  auto allspans = mem.ReadU64(mheap + allspans_f.offset);
+  auto nspans = mem.ReadU64(mheap + allspans_f.offset + 8);
+  if (!allspans || !nspans || *nspans > (uint64_t{1} << 32)) {
+    return absl::DataLossError("runtime.mheap_.allspans is unreadable: not a usable Go heap");
+  }
+  std::vector<uint64_t> span_ptrs(*nspans);
+  if (!mem.Read(*allspans, span_ptrs.data(), *nspans * 8)) {
+    return absl::DataLossError(absl::StrFormat(
+        "runtime.mheap_.allspans (%d spans at 0x%x) is unreadable", *nspans, *allspans));
+  }
+
+  std::vector<uint8_t> rec(sf.size);
+  for (uint64_t sp : span_ptrs) {
+    if (!mem.Read(sp, rec.data(), rec.size())) {
+      (*damage)["unreadable_span"]++;
+      continue;
+    }
+    if (ReadField(rec.data(), sf.state) != sf.in_use) continue;
+    HeapSpan s;
+    s.base = ReadField(rec.data(), sf.start_addr);
+    s.npages = ReadField(rec.data(), sf.npages);
+    s.elemsize = ReadField(rec.data(), sf.elemsize);
+    s.nelems = static_cast<uint32_t>(ReadField(rec.data(), sf.nelems));
+    s.spanclass = static_cast<uint8_t>(ReadField(rec.data(), sf.spanclass));
+    uint64_t freeindex = ReadField(rec.data(), sf.freeindex);
+    uint64_t alloc_bits = ReadField(rec.data(), sf.alloc_bits);
+    uint64_t span_bytes = s.npages * layout_.page_size;
+    bool large = s.sizeclass() == 0;
+    if (s.npages == 0 || s.npages > (uint64_t{1} << 31) / layout_.page_size * 1024 ||
+        s.base % layout_.page_size != 0 || s.elemsize == 0 || s.nelems == 0 ||
+        s.elemsize * s.nelems > span_bytes || (large && s.nelems != 1) ||
+        freeindex > s.nelems || !mem.Contains(s.base)) {
+      (*damage)["bad_span"]++;
+      continue;
+    }
+    std::vector<uint8_t> bits((s.nelems + 7) / 8);
+    if (!mem.Read(alloc_bits, bits.data(), bits.size())) {
+      (*damage)["unreadable_alloc_bits"]++;
+      continue;
+    }
+    if (s.noscan()) {
+      s.layout = PointerLayout::kNoScan;
+    } else if (large) {
+      s.layout = PointerLayout::kLargeType;
+      if (uint64_t lt = ReadField(rec.data(), sf.large_type)) {
+        auto ti = types->Intern(lt);
+        if (ti.ok()) {
+          s.large_type = *ti;
+        } else {
+          (*damage)["bad_type_pointer"]++;
+        }
+      }
+    } else if (s.elemsize <= layout_.min_size_for_malloc_header) {
+      s.layout = PointerLayout::kSpanBits;
+      uint64_t bitmap = span_bytes / 8 / 8;
+      s.heap_bits_addr = s.base + span_bytes - bitmap;
+      if (layout_.green_tea && s.elemsize >= 16) s.heap_bits_addr -= layout_.inline_mark_bits_size;
+    } else {
+      s.layout = PointerLayout::kHeader;
+    }
+    s.first_object = static_cast<uint32_t>(addr_.size());
+    for (uint32_t n = 0; n < s.nelems; n++) {
+      if (n >= freeindex && ((bits[n >> 3] >> (n & 7)) & 1) == 0) continue;
+      uint64_t a = s.base + n * s.elemsize;
+      uint32_t ty = 0;
+      if (s.layout == PointerLayout::kHeader) {
+        auto tp = mem.ReadU64(a);
+        if (tp && *tp != 0) {
+          auto ti = types->Intern(*tp);
+          if (ti.ok()) {
+            ty = *ti;
+          } else {
+            (*damage)["bad_type_pointer"]++;
+          }
+        }
+      } else if (s.layout == PointerLayout::kLargeType) {
+        ty = s.large_type;
+      }
+      addr_.push_back(a);
+      type_.push_back(ty);
+      total_bytes_ += s.elemsize;
+    }
+    s.num_objects = static_cast<uint32_t>(addr_.size()) - s.first_object;
+    spans_.push_back(s);
+  }
+
+  // Spans come from allspans in creation order; objects must be in address order for lookups.
+  std::vector<uint32_t> order(spans_.size());
+  for (uint32_t i = 0; i < order.size(); i++) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](uint32_t a, uint32_t b) { return spans_[a].base < spans_[b].base; });
+  std::vector<HeapSpan> sorted;
+  sorted.reserve(spans_.size());
+  std::vector<uint64_t> addr;
+  std::vector<uint32_t> type;
+  addr.reserve(addr_.size());
+  type.reserve(type_.size());
+  for (uint32_t i : order) {
+    HeapSpan s = spans_[i];
+    if (!sorted.empty() && sorted.back().base + sorted.back().npages * layout_.page_size > s.base) {
+      (*damage)["overlapping_span"]++;
+      continue;
+    }
+    uint32_t first = static_cast<uint32_t>(addr.size());
+    addr.insert(addr.end(), addr_.begin() + s.first_object,
+                addr_.begin() + s.first_object + s.num_objects);
+    type.insert(type.end(), type_.begin() + s.first_object,
+                type_.begin() + s.first_object + s.num_objects);
+    s.first_object = first;
+    sorted.push_back(s);
+  }
+  spans_ = std::move(sorted);
+  addr_ = std::move(addr);
+  type_ = std::move(type);
+  addr_.shrink_to_fit();
+  type_.shrink_to_fit();
+  total_bytes_ = 0;
+  for (const HeapSpan& s : spans_) total_bytes_ += s.elemsize * s.num_objects;
+
+  for (uint32_t i = 0; i < spans_.size(); i++) {
+    const HeapSpan& s = spans_[i];
+    for (uint64_t pg = 0; pg < s.npages; pg++) {
+      uint64_t page = s.base / layout_.page_size + pg;
+      auto& arena = page_map_[page / pages_per_arena_];
+      if (!arena) {
+        arena.reset(new uint32_t[pages_per_arena_]);
+        std::memset(arena.get(), 0, pages_per_arena_ * sizeof(uint32_t));
+      }
+      arena[page % pages_per_arena_] = i + 1;
+    }
+  }
+  return absl::OkStatus();
+}
+
+uint32_t HeapIndex::SpanOfObject(uint32_t id) const {
+  auto it = std::upper_bound(spans_.begin(), spans_.end(), id,
+                             [](uint32_t v, const HeapSpan& s) { return v < s.first_object; });
+  return static_cast<uint32_t>(it - spans_.begin()) - 1;
+}
+
+std::optional<uint32_t> HeapIndex::FindObject(uint64_t addr) const {
+  uint64_t page = addr / layout_.page_size;
+  auto it = page_map_.find(page / pages_per_arena_);
+  if (it == page_map_.end()) return std::nullopt;
+  uint32_t si = it->second[page % pages_per_arena_];
+  if (si == 0) return std::nullopt;
+  const HeapSpan& s = spans_[si - 1];
+  uint64_t slot = (addr - s.base) / s.elemsize;
+  if (slot >= s.nelems) return std::nullopt;
+  uint64_t obj = s.base + slot * s.elemsize;
+  const uint64_t* first = addr_.data() + s.first_object;
+  const uint64_t* last = first + s.num_objects;
+  const uint64_t* p = std::lower_bound(first, last, obj);
+  if (p == last || *p != obj) return std::nullopt;  // a free slot
+  return static_cast<uint32_t>(p - addr_.data());
+}
+
+void HeapIndex::ForEachPointer(uint32_t id,
+                               const std::function<void(uint64_t, uint64_t)>& fn) const {
+  const HeapSpan& s = spans_[SpanOfObject(id)];
+  const AddressSpace& mem = program_.mem();
+  const uint64_t a = addr_[id];
+  auto emit = [&](uint64_t off) {
+    if (auto v = mem.ReadU64(a + off); v && *v != 0) fn(off, *v);
+  };
+  switch (s.layout) {
+    case PointerLayout::kNoScan:
+      return;
+    case PointerLayout::kSpanBits: {
+      uint64_t words = s.elemsize / 8;
+      uint64_t first_bit = (a - s.base) / 8;
+      for (uint64_t w = 0; w < words; w++) {
+        uint64_t bit = first_bit + w;
+        auto byte = mem.ReadU8(s.heap_bits_addr + bit / 8);
+        if (byte && ((*byte >> (bit % 8)) & 1)) emit(w * 8);
+      }
+      return;
+    }
+    case PointerLayout::kHeader:
+    case PointerLayout::kLargeType: {
+      uint32_t ti = type_[id];
+      if (ti == 0) return;
+      const RuntimeType& t = types_.Get(ti);
+      if (t.ptr_bytes == 0 || t.size == 0) return;
+      uint64_t start = s.layout == PointerLayout::kHeader ? layout_.malloc_header_size : 0;
+      for (uint64_t e = start; e + 8 <= s.elemsize; e += t.size) {
+        for (uint64_t w = 0; w < t.ptr_bytes / 8 && e + w * 8 + 8 <= s.elemsize; w++) {
+          if (t.IsPointerWord(w)) emit(e + w * 8);
+        }
+      }
+      return;
+    }
+  }
+}
+
+}  // namespace goretain::gocore

@@ -1,0 +1,98 @@
+// The heap index: every in-use span and every allocated object of a Go heap, with the pointer
+// bits the garbage collector would use for it.
+#ifndef GORETAIN_GOCORE_HEAP_H_
+#define GORETAIN_GOCORE_HEAP_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "gocore/program.h"
+#include "gocore/rtype.h"
+
+namespace goretain::gocore {
+
+// Where an object's pointer bits come from (see docs/formats/go-heap.md).
+enum class PointerLayout : uint8_t {
+  kNoScan,       // noscan span: no pointers
+  kSpanBits,     // elemsize <= 512: bitmap at the end of the span
+  kHeader,       // 512 < elemsize, small: *_type in the slot's first word, tiled after it
+  kLargeType,    // large object: span.largeType tiled from the base (nil: no pointers yet)
+};
+
+struct HeapSpan {
+  uint64_t base = 0;
+  uint64_t npages = 0;
+  uint64_t elemsize = 0;
+  uint32_t nelems = 0;
+  uint32_t first_object = 0;  // index of its first object in the object arrays
+  uint32_t num_objects = 0;
+  uint8_t spanclass = 0;
+  PointerLayout layout = PointerLayout::kNoScan;
+  uint32_t large_type = 0;       // TypeTable index for large spans (0: none)
+  uint64_t heap_bits_addr = 0;   // kSpanBits: address of the span's pointer bitmap
+
+  uint8_t sizeclass() const { return spanclass >> 1; }
+  bool noscan() const { return spanclass & 1; }
+};
+
+struct HeapLayoutInfo {
+  uint64_t page_size = 8192;
+  uint64_t min_size_for_malloc_header = 512;
+  uint64_t malloc_header_size = 8;
+  uint64_t inline_mark_bits_size = 0;  // Green Tea: 128, else 0
+  bool green_tea = false;
+};
+
+// Built once from a Program; immutable afterwards and safe for concurrent readers.
+// Object ids are dense uint32 in address order. Memory: 12 bytes per object plus per span.
+class HeapIndex {
+ public:
+  // Reads mheap_.allspans. Unusable input (no mheap_, unreadable span list) is an error; damage
+  // local to a span (implausible fields, unreadable alloc bits) is counted in `damage` and the
+  // span skipped.
+  static absl::StatusOr<std::unique_ptr<HeapIndex>> Build(const Program& program,
+                                                          TypeTable* types,
+                                                          DamageCounters* damage);
+
+  size_t num_objects() const { return addr_.size(); }
+  uint64_t object_addr(uint32_t id) const { return addr_[id]; }
+  uint64_t object_size(uint32_t id) const { return spans_[SpanOfObject(id)].elemsize; }
+  // TypeTable index of the type the heap records for the object (header or largeType); 0 if none.
+  uint32_t object_type(uint32_t id) const { return type_[id]; }
+  uint32_t SpanOfObject(uint32_t id) const;
+  const std::vector<HeapSpan>& spans() const { return spans_; }
+  const HeapLayoutInfo& layout() const { return layout_; }
+
+  // The object containing addr (interior pointers resolve to their object), if any.
+  std::optional<uint32_t> FindObject(uint64_t addr) const;
+
+  // Calls fn(offset, value) for every pointer word of the object whose value is non-zero; offset
+  // is from the object's address (the slot start, header included).
+  void ForEachPointer(uint32_t id, const std::function<void(uint64_t, uint64_t)>& fn) const;
+
+  uint64_t total_bytes() const { return total_bytes_; }
+
+ private:
+  HeapIndex(const Program& p, const TypeTable& t) : program_(p), types_(t) {}
+  absl::Status Load(TypeTable* types, DamageCounters* damage);
+
+  const Program& program_;
+  const TypeTable& types_;
+  HeapLayoutInfo layout_;
+  std::vector<HeapSpan> spans_;       // sorted by base
+  std::vector<uint64_t> addr_;        // per object
+  std::vector<uint32_t> type_;        // per object
+  // Page -> span lookup: per 64 MiB arena, span index + 1 for each page (0: no in-use span).
+  absl::flat_hash_map<uint64_t, std::unique_ptr<uint32_t[]>> page_map_;
+  uint64_t pages_per_arena_ = 8192;
+  uint64_t total_bytes_ = 0;
+};
+
+}  // namespace goretain::gocore
+
+#endif  // GORETAIN_GOCORE_HEAP_H_
