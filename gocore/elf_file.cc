@@ -53,6 +53,11 @@ absl::StatusOr<ElfPtr> BeginElf(const MappedFile& f, uint16_t want_type) {
       default: return "of unknown type";
     }
   };
+  if (eh.e_phoff + uint64_t(eh.e_phnum) * sizeof(Elf64_Phdr) > f.size()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: program headers at offset 0x%x truncated (file has %d bytes)%s", name, eh.e_phoff,
+        f.size(), eh.e_type == ET_CORE ? ": truncated core" : ""));
+  }
   bool ok = want_type == ET_CORE ? eh.e_type == ET_CORE
                                  : (eh.e_type == ET_EXEC || eh.e_type == ET_DYN);
   if (!ok) {

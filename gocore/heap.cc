@@ -16,7 +16,7 @@ struct SpanFields {
   uint64_t size = 0;
   DwarfInfo::FieldRef start_addr, npages, freeindex, nelems, alloc_bits, spanclass, state,
       elemsize, large_type;
-  uint64_t in_use = 1;
+  uint64_t in_use = 1, dead = 0, manual = 2;
 };
 
 uint64_t ReadField(const uint8_t* rec, const DwarfInfo::FieldRef& f) {
@@ -68,6 +68,8 @@ absl::Status HeapIndex::Load(TypeTable* types, DamageCounters* damage) {
   ASSIGN_OR_RETURN(sf.large_type, d.FieldPath("runtime.mspan", "largeType"));
   ASSIGN_OR_RETURN(int64_t in_use, program_.Constant("runtime.mSpanInUse"));
   sf.in_use = static_cast<uint64_t>(in_use);
+  sf.dead = static_cast<uint64_t>(program_.Constant("runtime.mSpanDead").value_or(0));
+  sf.manual = static_cast<uint64_t>(program_.Constant("runtime.mSpanManual").value_or(2));
 
   ASSIGN_OR_RETURN(uint64_t mheap, program_.GlobalAddress("runtime.mheap_"));
   ASSIGN_OR_RETURN(auto allspans_f, d.FieldPath("runtime.mheap", "allspans"));
@@ -88,7 +90,11 @@ absl::Status HeapIndex::Load(TypeTable* types, DamageCounters* damage) {
       (*damage)["unreadable_span"]++;
       continue;
     }
-    if (ReadField(rec.data(), sf.state) != sf.in_use) continue;
+    uint64_t state = ReadField(rec.data(), sf.state);
+    if (state != sf.in_use) {
+      if (state != sf.dead && state != sf.manual) (*damage)["bad_span_state"]++;
+      continue;
+    }
     HeapSpan s;
     s.base = ReadField(rec.data(), sf.start_addr);
     s.npages = ReadField(rec.data(), sf.npages);
@@ -99,7 +105,7 @@ absl::Status HeapIndex::Load(TypeTable* types, DamageCounters* damage) {
     uint64_t alloc_bits = ReadField(rec.data(), sf.alloc_bits);
     uint64_t span_bytes = s.npages * layout_.page_size;
     bool large = s.sizeclass() == 0;
-    if (s.npages == 0 || s.npages > (uint64_t{1} << 31) / layout_.page_size * 1024 ||
+    if (s.npages == 0 || s.npages > (uint64_t{1} << 31) ||
         s.base % layout_.page_size != 0 || s.elemsize == 0 || s.nelems == 0 ||
         s.elemsize * s.nelems > span_bytes || (large && s.nelems != 1) ||
         freeindex > s.nelems || !mem.Contains(s.base)) {

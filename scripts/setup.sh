@@ -13,6 +13,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   libdw-dev libelf-dev elfutils zlib1g-dev libzstd-dev
   gdb binutils
+  chromium libpng-dev
 )
 
 missing=()
@@ -39,3 +40,4 @@ if ! command -v go >/dev/null 2>&1; then
   exit 1
 fi
 "$(dirname "$0")/go-toolchains.sh" >/dev/null
+"$(dirname "$0")/go-toolchains.sh" --old >/dev/null
