@@ -84,6 +84,12 @@ absl::Status HeapIndex::Load(TypeTable* types, DamageCounters* damage) {
         "runtime.mheap_.allspans (%d spans at 0x%x) is unreadable", *nspans, *allspans));
   }
 
+  // Pass 1: the in-use spans, checked, in address order (so that objects come out sorted).
+  struct Pending {
+    HeapSpan span;
+    uint64_t freeindex, alloc_bits;
+  };
+  std::vector<Pending> pending;
   std::vector<uint8_t> rec(sf.size);
   for (uint64_t sp : span_ptrs) {
     if (!mem.Read(sp, rec.data(), rec.size())) {
@@ -102,19 +108,12 @@ absl::Status HeapIndex::Load(TypeTable* types, DamageCounters* damage) {
     s.nelems = static_cast<uint32_t>(ReadField(rec.data(), sf.nelems));
     s.spanclass = static_cast<uint8_t>(ReadField(rec.data(), sf.spanclass));
     uint64_t freeindex = ReadField(rec.data(), sf.freeindex);
-    uint64_t alloc_bits = ReadField(rec.data(), sf.alloc_bits);
     uint64_t span_bytes = s.npages * layout_.page_size;
     bool large = s.sizeclass() == 0;
-    if (s.npages == 0 || s.npages > (uint64_t{1} << 31) ||
-        s.base % layout_.page_size != 0 || s.elemsize == 0 || s.nelems == 0 ||
-        s.elemsize * s.nelems > span_bytes || (large && s.nelems != 1) ||
-        freeindex > s.nelems || !mem.Contains(s.base)) {
+    if (s.npages == 0 || s.npages > (uint64_t{1} << 31) || s.base % layout_.page_size != 0 ||
+        s.elemsize == 0 || s.nelems == 0 || s.elemsize * s.nelems > span_bytes ||
+        (large && s.nelems != 1) || freeindex > s.nelems || !mem.Contains(s.base)) {
       (*damage)["bad_span"]++;
-      continue;
-    }
-    std::vector<uint8_t> bits((s.nelems + 7) / 8);
-    if (!mem.Read(alloc_bits, bits.data(), bits.size())) {
-      (*damage)["unreadable_alloc_bits"]++;
       continue;
     }
     if (s.noscan()) {
@@ -137,9 +136,45 @@ absl::Status HeapIndex::Load(TypeTable* types, DamageCounters* damage) {
     } else {
       s.layout = PointerLayout::kHeader;
     }
+    pending.push_back({s, freeindex, ReadField(rec.data(), sf.alloc_bits)});
+  }
+  std::sort(pending.begin(), pending.end(),
+            [](const Pending& a, const Pending& b) { return a.span.base < b.span.base; });
+
+  // Pass 2: objects. Count first so the object arrays are allocated once.
+  std::vector<uint8_t> bits;
+  auto load_bits = [&](const Pending& pd) {
+    bits.resize((pd.span.nelems + 7) / 8);
+    return mem.Read(pd.alloc_bits, bits.data(), bits.size());
+  };
+  uint64_t count = 0;
+  uint64_t prev_end = 0;
+  for (Pending& pd : pending) {
+    const HeapSpan& s = pd.span;
+    if (s.base < prev_end) {
+      (*damage)["overlapping_span"]++;
+      pd.span.nelems = 0;  // dropped below
+      continue;
+    }
+    prev_end = s.base + s.npages * layout_.page_size;
+    if (!load_bits(pd)) {
+      (*damage)["unreadable_alloc_bits"]++;
+      pd.span.nelems = 0;
+      continue;
+    }
+    for (uint32_t n = 0; n < s.nelems; n++) {
+      count += n < pd.freeindex || ((bits[n >> 3] >> (n & 7)) & 1);
+    }
+  }
+  addr_.reserve(count);
+  type_.reserve(count);
+  spans_.reserve(pending.size());
+  for (const Pending& pd : pending) {
+    HeapSpan s = pd.span;
+    if (s.nelems == 0 || !load_bits(pd)) continue;
     s.first_object = static_cast<uint32_t>(addr_.size());
     for (uint32_t n = 0; n < s.nelems; n++) {
-      if (n >= freeindex && ((bits[n >> 3] >> (n & 7)) & 1) == 0) continue;
+      if (n >= pd.freeindex && ((bits[n >> 3] >> (n & 7)) & 1) == 0) continue;
       uint64_t a = s.base + n * s.elemsize;
       uint32_t ty = 0;
       if (s.layout == PointerLayout::kHeader) {
@@ -157,44 +192,11 @@ absl::Status HeapIndex::Load(TypeTable* types, DamageCounters* damage) {
       }
       addr_.push_back(a);
       type_.push_back(ty);
-      total_bytes_ += s.elemsize;
     }
     s.num_objects = static_cast<uint32_t>(addr_.size()) - s.first_object;
+    total_bytes_ += s.elemsize * s.num_objects;
     spans_.push_back(s);
   }
-
-  // Spans come from allspans in creation order; objects must be in address order for lookups.
-  std::vector<uint32_t> order(spans_.size());
-  for (uint32_t i = 0; i < order.size(); i++) order[i] = i;
-  std::sort(order.begin(), order.end(),
-            [&](uint32_t a, uint32_t b) { return spans_[a].base < spans_[b].base; });
-  std::vector<HeapSpan> sorted;
-  sorted.reserve(spans_.size());
-  std::vector<uint64_t> addr;
-  std::vector<uint32_t> type;
-  addr.reserve(addr_.size());
-  type.reserve(type_.size());
-  for (uint32_t i : order) {
-    HeapSpan s = spans_[i];
-    if (!sorted.empty() && sorted.back().base + sorted.back().npages * layout_.page_size > s.base) {
-      (*damage)["overlapping_span"]++;
-      continue;
-    }
-    uint32_t first = static_cast<uint32_t>(addr.size());
-    addr.insert(addr.end(), addr_.begin() + s.first_object,
-                addr_.begin() + s.first_object + s.num_objects);
-    type.insert(type.end(), type_.begin() + s.first_object,
-                type_.begin() + s.first_object + s.num_objects);
-    s.first_object = first;
-    sorted.push_back(s);
-  }
-  spans_ = std::move(sorted);
-  addr_ = std::move(addr);
-  type_ = std::move(type);
-  addr_.shrink_to_fit();
-  type_.shrink_to_fit();
-  total_bytes_ = 0;
-  for (const HeapSpan& s : spans_) total_bytes_ += s.elemsize * s.num_objects;
 
   for (uint32_t i = 0; i < spans_.size(); i++) {
     const HeapSpan& s = spans_[i];

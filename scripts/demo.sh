@@ -7,8 +7,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 build=${BUILD_DIR:-build}
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" >/dev/null
-tests/fixtures/build.sh "$build/fixtures"
+cmake --build "$build" >/dev/null   # also builds the Go fixtures
 out=${DEMO_DIR:-out/demo}
 mkdir -p "$out"
 variant=${DEMO_VARIANT:-go1.26}

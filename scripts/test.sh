@@ -7,7 +7,6 @@ start=$(date +%s)
 bash scripts/setup.sh
 build=${BUILD_DIR:-build}
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build"
-tests/fixtures/build.sh "$build/fixtures"
+cmake --build "$build"   # also builds the Go fixtures (target go_fixtures)
 ctest --test-dir "$build" --output-on-failure -j2 "$@"
 echo "test.sh: passed in $(( $(date +%s) - start )) s" >&2
