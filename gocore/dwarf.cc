@@ -4,6 +4,9 @@
 #include <elfutils/libdw.h>
 #include <libelf.h>
 
+#include <algorithm>
+#include <cstring>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "base/status_macros.h"
@@ -39,6 +42,89 @@ std::optional<uint64_t> UnsignedAttr(Dwarf_Die* die, unsigned at) {
   Dwarf_Word u;
   if (dwarf_formudata(&attr, &u) == 0) return u;
   return std::nullopt;
+}
+
+// Go writes location expressions as DW_FORM_block1, which libdw accepts only as exprloc in
+// DWARF 4+, so blocks are decoded here (the few operations Go uses for variables); location
+// lists go through libdw.
+bool DecodeBlock(const Dwarf_Block& b, std::vector<Dwarf_Op>* out) {
+  const uint8_t* p = b.data;
+  const uint8_t* end = b.data + b.length;
+  auto uleb = [&](uint64_t* v) {
+    *v = 0;
+    for (int shift = 0; p < end && shift < 64; shift += 7) {
+      uint8_t c = *p++;
+      *v |= uint64_t(c & 0x7f) << shift;
+      if (!(c & 0x80)) return true;
+    }
+    return false;
+  };
+  auto sleb = [&](uint64_t* v) {
+    int64_t r = 0;
+    int shift = 0;
+    uint8_t c = 0;
+    do {
+      if (p >= end || shift >= 64) return false;
+      c = *p++;
+      r |= int64_t(c & 0x7f) << shift;
+      shift += 7;
+    } while (c & 0x80);
+    if (shift < 64 && (c & 0x40)) r |= -(int64_t{1} << shift);
+    *v = static_cast<uint64_t>(r);
+    return true;
+  };
+  while (p < end) {
+    Dwarf_Op op{};
+    op.atom = *p++;
+    bool ok = true;
+    switch (op.atom) {
+      case DW_OP_addr:
+        if (end - p < 8) return false;
+        std::memcpy(&op.number, p, 8);
+        p += 8;
+        break;
+      case DW_OP_consts:
+      case DW_OP_fbreg:
+        ok = sleb(&op.number);
+        break;
+      case DW_OP_constu:
+      case DW_OP_plus_uconst:
+      case DW_OP_piece:
+      case DW_OP_regx:
+        ok = uleb(&op.number);
+        break;
+      case DW_OP_call_frame_cfa:
+      case DW_OP_plus:
+        break;
+      default:
+        if (op.atom >= DW_OP_reg0 && op.atom <= DW_OP_reg31) break;
+        if (op.atom >= DW_OP_breg0 && op.atom <= DW_OP_breg31) {
+          ok = sleb(&op.number);
+          break;
+        }
+        return false;
+    }
+    if (!ok) return false;
+    out->push_back(op);
+  }
+  return true;
+}
+
+// The location expression of attr at link-time pc (blocks apply at every pc).
+bool LocationAt(Dwarf_Attribute* attr, uint64_t pc, std::vector<Dwarf_Op>* out) {
+  out->clear();
+  unsigned form = dwarf_whatform(attr);
+  if (form == DW_FORM_block1 || form == DW_FORM_block2 || form == DW_FORM_block4 ||
+      form == DW_FORM_block || form == DW_FORM_exprloc) {
+    Dwarf_Block b;
+    if (dwarf_formblock(attr, &b) != 0) return false;
+    return DecodeBlock(b, out);
+  }
+  Dwarf_Op* expr = nullptr;
+  size_t len = 0;
+  if (dwarf_getlocation_addr(attr, pc, &expr, &len, 1) != 1) return false;
+  out->assign(expr, expr + len);
+  return true;
 }
 
 }  // namespace
@@ -90,11 +176,8 @@ absl::Status DwarfInfo::Index() {
         case DW_TAG_variable: {
           Dwarf_Attribute attr;
           if (dwarf_attr(&child, DW_AT_location, &attr) == nullptr) break;
-          Dwarf_Op* ops;
-          size_t nops;
-          if (dwarf_getlocation(&attr, &ops, &nops) != 0 || nops != 1 || ops[0].atom != DW_OP_addr) {
-            break;
-          }
+          std::vector<Dwarf_Op> ops;
+          if (!LocationAt(&attr, 0, &ops) || ops.size() != 1 || ops[0].atom != DW_OP_addr) break;
           Global g{name, ops[0].number, RefAttr(&child, DW_AT_type).value_or(0)};
           global_index_.emplace(g.name, globals_.size());
           globals_.push_back(std::move(g));
@@ -104,7 +187,13 @@ absl::Status DwarfInfo::Index() {
           if (auto v = SignedAttr(&child, DW_AT_const_value)) constants_.emplace(name, *v);
           break;
         }
-        case DW_TAG_subprogram:
+        case DW_TAG_subprogram: {
+          Dwarf_Addr low, high;
+          if (dwarf_lowpc(&child, &low) == 0 && dwarf_highpc(&child, &high) == 0 && high > low) {
+            subprograms_.push_back({low, high, dwarf_dieoffset(&child)});
+          }
+          break;
+        }
         case DW_TAG_compile_unit:
           break;
         default:
@@ -113,7 +202,106 @@ absl::Status DwarfInfo::Index() {
       }
     } while (dwarf_siblingof(&child, &child) == 0);
   }
+  std::sort(subprograms_.begin(), subprograms_.end(),
+            [](const Subprogram& a, const Subprogram& b) { return a.low < b.low; });
   return absl::OkStatus();
+}
+
+const DwarfInfo::Subprogram* DwarfInfo::FindSubprogram(uint64_t link_pc) const {
+  auto it = std::upper_bound(subprograms_.begin(), subprograms_.end(), link_pc,
+                             [](uint64_t pc, const Subprogram& s) { return pc < s.low; });
+  if (it == subprograms_.begin()) return nullptr;
+  --it;
+  return link_pc < it->high ? &*it : nullptr;
+}
+
+std::string DwarfInfo::FunctionName(uint64_t link_pc) const {
+  const Subprogram* sp = FindSubprogram(link_pc);
+  if (sp == nullptr) return "";
+  Dwarf_Die die;
+  if (!GetDie(dwarf_, sp->die, &die)) return "";
+  const char* n = dwarf_diename(&die);
+  return n ? n : "";
+}
+
+namespace {
+
+// Go describes stack slots as DW_OP_call_frame_cfa [DW_OP_consts N DW_OP_plus | DW_OP_plus_uconst N]
+// or DW_OP_fbreg N (frame base = CFA). Anything else (registers, pieces in registers) is not a
+// stack slot.
+std::optional<int64_t> CfaOffset(const Dwarf_Op* ops, size_t n) {
+  if (n == 0) return std::nullopt;
+  if (ops[0].atom == DW_OP_fbreg) return static_cast<int64_t>(ops[0].number);
+  if (ops[0].atom != DW_OP_call_frame_cfa) return std::nullopt;
+  if (n == 1 || ops[1].atom == DW_OP_piece) return 0;
+  if (ops[1].atom == DW_OP_plus_uconst) return static_cast<int64_t>(ops[1].number);
+  if (n >= 3 && (ops[1].atom == DW_OP_consts || ops[1].atom == DW_OP_constu) &&
+      ops[2].atom == DW_OP_plus) {
+    return static_cast<int64_t>(ops[1].number);
+  }
+  return std::nullopt;
+}
+
+// Name of a DIE, following DW_AT_abstract_origin (inlined copies carry no name of their own).
+const char* IntegratedName(Dwarf_Die* die) {
+  Dwarf_Attribute attr;
+  if (dwarf_attr_integrate(die, DW_AT_name, &attr) == nullptr) return nullptr;
+  return dwarf_formstring(&attr);
+}
+
+void CollectVars(::Dwarf* dw, Dwarf_Die* parent, uint64_t link_pc, const DwarfInfo& info,
+                 const std::string& function, std::vector<DwarfInfo::StackVar>* out, int depth) {
+  Dwarf_Die c;
+  if (depth > 32 || dwarf_child(parent, &c) != 0) return;
+  do {
+    int tag = dwarf_tag(&c);
+    if (tag == DW_TAG_lexical_block) {
+      if (dwarf_haspc(&c, link_pc) == 1) {
+        CollectVars(dw, &c, link_pc, info, function, out, depth + 1);
+      }
+      continue;
+    }
+    if (tag == DW_TAG_inlined_subroutine) {
+      if (dwarf_haspc(&c, link_pc) == 1) {
+        const char* callee = IntegratedName(&c);
+        CollectVars(dw, &c, link_pc, info, callee ? callee : function, out, depth + 1);
+      }
+      continue;
+    }
+    if (tag != DW_TAG_variable && tag != DW_TAG_formal_parameter) continue;
+    const char* name = IntegratedName(&c);
+    Dwarf_Attribute attr;
+    if (name == nullptr || dwarf_attr(&c, DW_AT_location, &attr) == nullptr) continue;
+    std::vector<Dwarf_Op> ops;
+    if (!LocationAt(&attr, link_pc, &ops)) continue;
+    auto off = CfaOffset(ops.data(), ops.size());
+    if (!off) continue;
+    DwarfInfo::StackVar v;
+    v.function = function;
+    v.name = name;
+    v.cfa_offset = *off;
+    Dwarf_Attribute type_attr;
+    Dwarf_Die type_die;
+    if (dwarf_attr_integrate(&c, DW_AT_type, &type_attr) != nullptr &&
+        dwarf_formref_die(&type_attr, &type_die) != nullptr) {
+      v.type = dwarf_dieoffset(&type_die);
+    }
+    v.size = v.type ? info.TypeSize(v.type).value_or(8) : 8;
+    v.is_param = tag == DW_TAG_formal_parameter;
+    out->push_back(std::move(v));
+  } while (dwarf_siblingof(&c, &c) == 0);
+}
+
+}  // namespace
+
+std::vector<DwarfInfo::StackVar> DwarfInfo::StackVariables(uint64_t link_pc) const {
+  std::vector<StackVar> out;
+  const Subprogram* sp = FindSubprogram(link_pc);
+  Dwarf_Die die;
+  if (sp == nullptr || !GetDie(dwarf_, sp->die, &die)) return out;
+  const char* fn = dwarf_diename(&die);
+  CollectVars(dwarf_, &die, link_pc, *this, fn ? fn : "?", &out, 0);
+  return out;
 }
 
 std::optional<DieOffset> DwarfInfo::TypeByName(const std::string& name) const {

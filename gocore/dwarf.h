@@ -80,6 +80,22 @@ class DwarfInfo {
   const Global* GlobalByName(const std::string& name) const;
   const std::vector<Global>& globals() const { return globals_; }
 
+  // A variable or parameter that lives in a stack slot at some PC: its address is
+  // CFA + cfa_offset (the CFA is the caller's SP, i.e. the frame's fp on amd64).
+  struct StackVar {
+    std::string function;  // the function declaring it (an inlined callee's name for its vars)
+    std::string name;
+    int64_t cfa_offset = 0;
+    uint64_t size = 0;
+    DieOffset type = 0;
+    bool is_param = false;
+  };
+  // Name of the function (DW_TAG_subprogram) containing link-time pc; "" if none.
+  std::string FunctionName(uint64_t link_pc) const;
+  // The variables of that function (including nested lexical blocks that cover pc) whose
+  // location at pc is a stack slot. Register-only variables are left out.
+  std::vector<StackVar> StackVariables(uint64_t link_pc) const;
+
   ::Dwarf* raw() const { return dwarf_; }
 
  private:
@@ -93,6 +109,12 @@ class DwarfInfo {
   std::vector<Global> globals_;
   absl::flat_hash_map<std::string, size_t> global_index_;
   mutable absl::flat_hash_map<DieOffset, std::vector<Field>> fields_cache_;
+  struct Subprogram {
+    uint64_t low = 0, high = 0;
+    DieOffset die = 0;
+  };
+  std::vector<Subprogram> subprograms_;  // sorted by low
+  const Subprogram* FindSubprogram(uint64_t link_pc) const;
 };
 
 }  // namespace goretain::gocore

@@ -102,6 +102,7 @@ absl::Status HeapIndex::Load(TypeTable* types, DamageCounters* damage) {
       continue;
     }
     HeapSpan s;
+    s.mspan = sp;
     s.base = ReadField(rec.data(), sf.start_addr);
     s.npages = ReadField(rec.data(), sf.npages);
     s.elemsize = ReadField(rec.data(), sf.elemsize);
@@ -234,44 +235,6 @@ std::optional<uint32_t> HeapIndex::FindObject(uint64_t addr) const {
   const uint64_t* p = std::lower_bound(first, last, obj);
   if (p == last || *p != obj) return std::nullopt;  // a free slot
   return static_cast<uint32_t>(p - addr_.data());
-}
-
-void HeapIndex::ForEachPointer(uint32_t id,
-                               const std::function<void(uint64_t, uint64_t)>& fn) const {
-  const HeapSpan& s = spans_[SpanOfObject(id)];
-  const AddressSpace& mem = program_.mem();
-  const uint64_t a = addr_[id];
-  auto emit = [&](uint64_t off) {
-    if (auto v = mem.ReadU64(a + off); v && *v != 0) fn(off, *v);
-  };
-  switch (s.layout) {
-    case PointerLayout::kNoScan:
-      return;
-    case PointerLayout::kSpanBits: {
-      uint64_t words = s.elemsize / 8;
-      uint64_t first_bit = (a - s.base) / 8;
-      for (uint64_t w = 0; w < words; w++) {
-        uint64_t bit = first_bit + w;
-        auto byte = mem.ReadU8(s.heap_bits_addr + bit / 8);
-        if (byte && ((*byte >> (bit % 8)) & 1)) emit(w * 8);
-      }
-      return;
-    }
-    case PointerLayout::kHeader:
-    case PointerLayout::kLargeType: {
-      uint32_t ti = type_[id];
-      if (ti == 0) return;
-      const RuntimeType& t = types_.Get(ti);
-      if (t.ptr_bytes == 0 || t.size == 0) return;
-      uint64_t start = s.layout == PointerLayout::kHeader ? layout_.malloc_header_size : 0;
-      for (uint64_t e = start; e + 8 <= s.elemsize; e += t.size) {
-        for (uint64_t w = 0; w < t.ptr_bytes / 8 && e + w * 8 + 8 <= s.elemsize; w++) {
-          if (t.IsPointerWord(w)) emit(e + w * 8);
-        }
-      }
-      return;
-    }
-  }
 }
 
 }  // namespace goretain::gocore

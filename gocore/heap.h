@@ -4,6 +4,7 @@
 #define GORETAIN_GOCORE_HEAP_H_
 
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -35,6 +36,7 @@ struct HeapSpan {
   PointerLayout layout = PointerLayout::kNoScan;
   uint32_t large_type = 0;       // TypeTable index for large spans (0: none)
   uint64_t heap_bits_addr = 0;   // kSpanBits: address of the span's pointer bitmap
+  uint64_t mspan = 0;            // address of the runtime.mspan record (specials hang off it)
 
   uint8_t sizeclass() const { return spanclass >> 1; }
   bool noscan() const { return spanclass & 1; }
@@ -73,7 +75,12 @@ class HeapIndex {
 
   // Calls fn(offset, value) for every pointer word of the object whose value is non-zero; offset
   // is from the object's address (the slot start, header included).
-  void ForEachPointer(uint32_t id, const std::function<void(uint64_t, uint64_t)>& fn) const;
+  void ForEachPointer(uint32_t id, const std::function<void(uint64_t, uint64_t)>& fn) const {
+    VisitPointers(id, fn);
+  }
+  // Same, inlined for hot loops (marking, graph building).
+  template <typename Fn>
+  void VisitPointers(uint32_t id, Fn&& fn) const;
 
   uint64_t total_bytes() const { return total_bytes_; }
 
@@ -92,6 +99,65 @@ class HeapIndex {
   uint64_t pages_per_arena_ = 8192;
   uint64_t total_bytes_ = 0;
 };
+
+template <typename Fn>
+void HeapIndex::VisitPointers(uint32_t id, Fn&& fn) const {
+  const HeapSpan& s = spans_[SpanOfObject(id)];
+  const AddressSpace& mem = program_.mem();
+  const uint64_t a = addr_[id];
+  // The object's bytes, when contiguous in one mapping (almost always).
+  const uint8_t* data = mem.Ptr(a, s.elemsize);
+  auto word = [&](uint64_t off) -> uint64_t {
+    uint64_t v = 0;
+    if (data != nullptr) {
+      std::memcpy(&v, data + off, 8);
+    } else {
+      v = mem.ReadU64(a + off).value_or(0);
+    }
+    return v;
+  };
+  switch (s.layout) {
+    case PointerLayout::kNoScan:
+      return;
+    case PointerLayout::kSpanBits: {
+      const uint64_t words = s.elemsize / 8;
+      const uint64_t first_bit = (a - s.base) / 8;
+      const uint8_t* bits = mem.Ptr(s.heap_bits_addr + first_bit / 8, (first_bit % 8 + words + 7) / 8);
+      for (uint64_t w = 0; w < words; w++) {
+        const uint64_t bit = first_bit + w;
+        uint8_t byte;
+        if (bits != nullptr) {
+          byte = bits[bit / 8 - first_bit / 8];
+        } else if (auto b = mem.ReadU8(s.heap_bits_addr + bit / 8)) {
+          byte = *b;
+        } else {
+          continue;
+        }
+        if ((byte >> (bit % 8)) & 1) {
+          if (uint64_t v = word(w * 8)) fn(w * 8, v);
+        }
+      }
+      return;
+    }
+    case PointerLayout::kHeader:
+    case PointerLayout::kLargeType: {
+      const uint32_t ti = type_[id];
+      if (ti == 0) return;
+      const RuntimeType& t = types_.Get(ti);
+      if (t.ptr_bytes == 0 || t.size == 0) return;
+      const uint64_t start = s.layout == PointerLayout::kHeader ? layout_.malloc_header_size : 0;
+      const uint64_t pwords = t.ptr_bytes / 8;
+      for (uint64_t e = start; e + 8 <= s.elemsize; e += t.size) {
+        for (uint64_t w = 0; w < pwords && e + w * 8 + 8 <= s.elemsize; w++) {
+          if (t.IsPointerWord(w)) {
+            if (uint64_t v = word(e + w * 8)) fn(e + w * 8, v);
+          }
+        }
+      }
+      return;
+    }
+  }
+}
 
 }  // namespace goretain::gocore
 
