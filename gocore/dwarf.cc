@@ -196,9 +196,15 @@ absl::Status DwarfInfo::Index() {
         }
         case DW_TAG_compile_unit:
           break;
-        default:
-          types_.emplace(name, dwarf_dieoffset(&child));
+        default: {
+          DieOffset off = dwarf_dieoffset(&child);
+          types_.emplace(name, off);
+          // Prefer the defining DIE over typedefs that alias it.
+          if (auto rt = UnsignedAttr(&child, kDwAtGoRuntimeType); rt && *rt != 0) {
+            if (tag != DW_TAG_typedef || !by_runtime_type_.contains(*rt)) by_runtime_type_[*rt] = off;
+          }
           break;
+        }
       }
     } while (dwarf_siblingof(&child, &child) == 0);
   }
@@ -304,6 +310,21 @@ std::vector<DwarfInfo::StackVar> DwarfInfo::StackVariables(uint64_t link_pc) con
   return out;
 }
 
+std::vector<DwarfInfo::ClosureVar> DwarfInfo::ClosureVariables(uint64_t link_pc) const {
+  std::vector<ClosureVar> out;
+  const Subprogram* sp = FindSubprogram(link_pc);
+  Dwarf_Die die, c;
+  if (sp == nullptr || !GetDie(dwarf_, sp->die, &die) || dwarf_child(&die, &c) != 0) return out;
+  do {
+    if (dwarf_tag(&c) != DW_TAG_variable) continue;
+    auto off = UnsignedAttr(&c, 0x2907);  // DW_AT_go_closure_offset
+    const char* name = dwarf_diename(&c);
+    if (!off || name == nullptr) continue;
+    out.push_back({name, *off, RefAttr(&c, DW_AT_type).value_or(0)});
+  } while (dwarf_siblingof(&c, &c) == 0);
+  return out;
+}
+
 std::optional<DieOffset> DwarfInfo::TypeByName(const std::string& name) const {
   auto it = types_.find(name);
   if (it == types_.end()) return std::nullopt;
@@ -315,6 +336,9 @@ std::optional<uint64_t> DwarfInfo::TypeSize(DieOffset type) const {
   for (int hops = 0; hops < 16 && GetDie(dwarf_, type, &die); hops++) {
     Dwarf_Word size;
     if (dwarf_aggregate_size(&die, &size) == 0) return size;
+    // Go omits DW_AT_byte_size on pointer types.
+    int tag = dwarf_tag(&die);
+    if (tag == DW_TAG_pointer_type || tag == DW_TAG_subroutine_type) return 8;
     auto ref = RefAttr(&die, DW_AT_type);
     if (!ref || dwarf_tag(&die) != DW_TAG_typedef) return std::nullopt;
     type = *ref;
@@ -437,6 +461,12 @@ absl::StatusOr<uint64_t> DwarfInfo::SizeOf(const std::string& type_name) const {
   auto s = TypeSize(*t);
   if (!s) return absl::NotFoundError(absl::StrCat("DWARF: type ", type_name, " has no size"));
   return *s;
+}
+
+std::optional<DieOffset> DwarfInfo::TypeByRuntimeOffset(uint64_t offset) const {
+  auto it = by_runtime_type_.find(offset);
+  if (it == by_runtime_type_.end()) return std::nullopt;
+  return it->second;
 }
 
 std::optional<int64_t> DwarfInfo::Constant(const std::string& name) const {

@@ -76,6 +76,10 @@ class DwarfInfo {
   // Size of a named type, or an error naming it.
   absl::StatusOr<uint64_t> SizeOf(const std::string& type_name) const;
 
+  // The DWARF type whose DW_AT_go_runtime_type is `offset` (runtime _type address minus
+  // firstmoduledata.types).
+  std::optional<DieOffset> TypeByRuntimeOffset(uint64_t offset) const;
+
   std::optional<int64_t> Constant(const std::string& name) const;
   const Global* GlobalByName(const std::string& name) const;
   const std::vector<Global>& globals() const { return globals_; }
@@ -96,6 +100,15 @@ class DwarfInfo {
   // location at pc is a stack slot. Register-only variables are left out.
   std::vector<StackVar> StackVariables(uint64_t link_pc) const;
 
+  // Variables a closure function captures: DW_AT_go_closure_offset is their offset in the
+  // closure object (after the function pointer).
+  struct ClosureVar {
+    std::string name;
+    uint64_t offset = 0;
+    DieOffset type = 0;
+  };
+  std::vector<ClosureVar> ClosureVariables(uint64_t link_pc) const;
+
   ::Dwarf* raw() const { return dwarf_; }
 
  private:
@@ -106,6 +119,7 @@ class DwarfInfo {
   ::Dwarf* dwarf_ = nullptr;
   absl::flat_hash_map<std::string, DieOffset> types_;
   absl::flat_hash_map<std::string, int64_t> constants_;
+  absl::flat_hash_map<uint64_t, DieOffset> by_runtime_type_;
   std::vector<Global> globals_;
   absl::flat_hash_map<std::string, size_t> global_index_;
   mutable absl::flat_hash_map<DieOffset, std::vector<Field>> fields_cache_;

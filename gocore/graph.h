@@ -35,6 +35,9 @@ class ObjectGraph {
   std::span<const Edge> RootEdges(uint32_t root) const {
     return {root_edges_.data() + root_row_[root], root_edges_.data() + root_row_[root + 1]};
   }
+  // Index of the object's first edge in the global edge order (for arrays parallel to edges).
+  size_t first_edge(uint32_t id) const { return row_[id]; }
+  size_t first_root_edge(uint32_t root) const { return root_row_[root]; }
   size_t num_objects() const { return row_.size() - 1; }
   size_t num_roots() const { return root_row_.size() - 1; }
   size_t num_edges() const { return edges_.size(); }

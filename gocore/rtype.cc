@@ -97,6 +97,7 @@ absl::StatusOr<uint32_t> TypeTable::Intern(uint64_t addr) {
   t.ptr_bytes = *ptr_bytes;
   t.tflag = *tflag;
   t.kind = static_cast<GoKind>(*kind & 31);
+  t.kind_raw = *kind;
   t.name = ReadName(static_cast<int32_t>(*str), t.tflag);
   if (t.ptr_bytes > 0) {
     uint64_t words = t.ptr_bytes / 8;

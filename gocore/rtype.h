@@ -27,6 +27,7 @@ struct RuntimeType {
   uint64_t ptr_bytes = 0;
   uint8_t tflag = 0;
   GoKind kind = GoKind::kInvalid;
+  uint8_t kind_raw = 0;         // Kind_ with its flag bits (KindDirectIface before 1.26)
   std::string name;             // e.g. "*main.Node", "main.Record"; "" for runtime-made types
   std::vector<uint64_t> mask;   // ceil(ptr_bytes/8 / 64) words
   bool mask_rebuilt = false;    // on-demand mask absent in the core, rebuilt from the type

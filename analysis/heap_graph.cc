@@ -1,0 +1,51 @@
+#include "analysis/heap_graph.h"
+
+#include <algorithm>
+#include <tuple>
+
+namespace goretain::analysis {
+
+std::vector<uint32_t> DeterministicRootOrder(const std::vector<gocore::Root>& roots) {
+  std::vector<uint32_t> order(roots.size());
+  for (uint32_t i = 0; i < order.size(); i++) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+    const gocore::Root& x = roots[a];
+    const gocore::Root& y = roots[b];
+    return std::tie(x.kind, x.name, x.goroutine, x.frame) <
+           std::tie(y.kind, y.name, y.goroutine, y.frame);
+  });
+  return order;
+}
+
+HeapGraph::HeapGraph(const gocore::HeapIndex& heap, const gocore::ObjectGraph& graph,
+                     const std::vector<gocore::Root>& roots)
+    : heap_(heap),
+      graph_(graph),
+      num_roots_(static_cast<uint32_t>(roots.size())),
+      num_objects_(static_cast<uint32_t>(heap.num_objects())),
+      root_order_(DeterministicRootOrder(roots)) {}
+
+SuccessorFn HeapGraph::Successors() const {
+  return [this](uint32_t node, const std::function<void(uint32_t)>& emit) {
+    if (node == 0) {
+      for (uint32_t r : root_order_) emit(RootNode(r));
+    } else if (node <= num_roots_) {
+      for (const gocore::Edge& e : graph_.RootEdges(node - 1)) emit(ObjectNode(e.target));
+    } else {
+      for (const gocore::Edge& e : graph_.OutEdges(ObjectOf(node))) emit(ObjectNode(e.target));
+    }
+  };
+}
+
+HeapGraph::Retention HeapGraph::ComputeRetention() const {
+  Retention r;
+  r.tree = DominatorTree::Compute(num_nodes(), 0, Successors());
+  std::vector<uint64_t> weight(num_nodes(), 0);
+  for (uint32_t o = 0; o < num_objects_; o++) {
+    if (graph_.reachable(o)) weight[ObjectNode(o)] = heap_.object_size(o);
+  }
+  r.retained = r.tree.Retained(weight);
+  return r;
+}
+
+}  // namespace goretain::analysis

@@ -1,0 +1,492 @@
+#include "gocore/typing.h"
+
+#include <dwarf.h>
+
+#include <algorithm>
+#include <deque>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+
+namespace goretain::gocore {
+namespace {
+
+constexpr int kGoKindChan = 18, kGoKindFunc = 19, kGoKindInterface = 20, kGoKindMap = 21,
+              kGoKindSlice = 23, kGoKindString = 24;
+constexpr size_t kMaxSlotsPerType = 1 << 20;
+
+enum class SlotKind : uint8_t { kPtr, kSlice, kString, kEface, kIface, kFunc, kUnsafe, kChanBuf, kMapDir };
+
+struct Slot {
+  uint32_t offset;
+  uint32_t label;
+  SlotKind kind;
+  DieOffset target;  // pointee (kPtr), element (kSlice, kChanBuf), table type (kMapDir)
+};
+
+struct Layout {
+  std::vector<Slot> slots;  // sorted by offset
+  bool map_internal = false;  // buckets, groups, tables: their index labels carry no meaning
+};
+
+std::string BucketIndex(uint64_t i) { return i < 10 ? absl::StrCat("[", i, "]") : "[10+]"; }
+
+// Text between the first '<' and the matching last '>' of a synthesized DWARF name.
+std::string Inner(const std::string& name) {
+  size_t a = name.find('<'), b = name.rfind('>');
+  return a == std::string::npos || b == std::string::npos || b <= a ? "" : name.substr(a + 1, b - a - 1);
+}
+
+}  // namespace
+
+class Typing::Engine {
+ public:
+  Engine(Typing* out, const Program& p, const HeapIndex& heap, const TypeTable& rtypes,
+         const FuncTable& ft, const std::vector<Root>& roots, const ObjectGraph& graph)
+      : t_(*out), p_(p), d_(p.dwarf()), mem_(p.mem()), heap_(heap), rtypes_(rtypes), ft_(ft),
+        roots_(roots), graph_(graph) {}
+
+  absl::Status Run() {
+    const size_t n = heap_.num_objects();
+    t_.heap_ = &heap_;
+    t_.type_.assign(n, 0);
+    t_.base_.assign(n, 0);
+    t_.types_.push_back({});  // 0: untyped
+    t_.labels_.push_back("");
+    Label("");
+    if (auto md = p_.GlobalAddress("runtime.firstmoduledata"); md.ok()) {
+      if (auto f = d_.FieldPath("runtime.moduledata", "types"); f.ok()) {
+        types_base_ = mem_.ReadU64(*md + f->offset).value_or(0);
+      }
+    }
+    if (auto f = d_.FieldPath("internal/abi.ITab", "Type"); f.ok()) {
+      itab_type_ = f->offset;
+    } else if (auto f = d_.FieldPath("runtime.itab", "_type"); f.ok()) {
+      itab_type_ = f->offset;
+    }
+    if (auto c = d_.Constant("internal/abi.TFlagDirectIface")) {
+      direct_tflag_ = static_cast<uint8_t>(*c);
+    } else {
+      direct_kind_ = static_cast<uint8_t>(d_.Constant("internal/abi.KindDirectIface").value_or(32));
+    }
+    // 1. What the heap records.
+    std::deque<uint32_t> queue;
+    for (uint32_t id = 0; id < n; id++) {
+      if (!graph_.reachable(id)) continue;
+      uint32_t rt = heap_.object_type(id);
+      if (rt == 0) continue;
+      uint32_t ti = FromRuntimeType(rtypes_.Get(rt).addr);
+      if (ti == 0) continue;
+      t_.type_[id] = ti;
+      const HeapSpan& s = heap_.spans()[heap_.SpanOfObject(id)];
+      t_.base_[id] = s.layout == PointerLayout::kHeader ? heap_.layout().malloc_header_size : 0;
+      queue.push_back(id);
+    }
+    // 2. Roots, in order, then propagation through typed objects.
+    for (uint32_t r = 0; r < roots_.size(); r++) {
+      if (roots_[r].type == 0) continue;
+      const Layout& L = LayoutOf(roots_[r].type);
+      auto edges = graph_.RootEdges(r);
+      for (const Edge& e : edges) {
+        if (const Slot* s = Find(L, e.offset)) Apply(*s, roots_[r].addr, e, &queue);
+      }
+    }
+    while (!queue.empty()) {
+      uint32_t id = queue.front();
+      queue.pop_front();
+      uint32_t ti = t_.type_[id];
+      const TypeInfo& info = t_.types_[ti];
+      if (info.die == 0 || info.size == 0) continue;
+      const Layout& L = LayoutOf(info.die);
+      uint64_t addr = heap_.object_addr(id);
+      for (const Edge& e : graph_.OutEdges(id)) {
+        if (e.offset < t_.base_[id]) continue;
+        uint64_t rel = (e.offset - t_.base_[id]) % info.size;
+        if (const Slot* s = Find(L, rel)) Apply(*s, addr + e.offset - rel, e, &queue);
+      }
+    }
+    // 3. Labels from the final types.
+    t_.edge_label_.assign(graph_.num_edges(), 0);
+    for (uint32_t id = 0; id < n; id++) {
+      auto edges = graph_.OutEdges(id);
+      if (edges.empty()) continue;
+      uint32_t ti = t_.type_[id];
+      const TypeInfo& info = t_.types_[ti];
+      const Layout* L = info.die && info.size ? &LayoutOf(info.die) : nullptr;
+      bool repeated = info.size > 0 && heap_.object_size(id) - t_.base_[id] >= 2 * info.size;
+      size_t first = graph_.first_edge(id);
+      for (size_t k = 0; k < edges.size(); k++) {
+        uint32_t label = 0;
+        if (L != nullptr && edges[k].offset >= t_.base_[id]) {
+          uint64_t rel = edges[k].offset - t_.base_[id];
+          const Slot* s = Find(*L, rel % info.size);
+          std::string inner = s ? t_.labels_[s->label] : "";
+          if (repeated && !L->map_internal) {
+            inner = inner.empty() ? BucketIndex(rel / info.size)
+                                  : BucketIndex(rel / info.size) + "." + inner;
+          }
+          label = Label(inner);
+        }
+        t_.edge_label_[first + k] = label;
+      }
+    }
+    t_.root_edge_label_.clear();
+    for (uint32_t r = 0; r < roots_.size(); r++) {
+      const Layout* L = roots_[r].type ? &LayoutOf(roots_[r].type) : nullptr;
+      for (const Edge& e : graph_.RootEdges(r)) {
+        const Slot* s = L ? Find(*L, e.offset) : nullptr;
+        t_.root_edge_label_.push_back(s ? s->label : 0);
+      }
+    }
+    for (uint32_t id = 0; id < n; id++) {
+      if (!graph_.reachable(id)) continue;
+      (t_.type_[id] ? t_.typed_bytes : t_.untyped_bytes) += heap_.object_size(id);
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  uint32_t Label(const std::string& s) {
+    auto [it, fresh] = label_ids_.try_emplace(s, static_cast<uint32_t>(t_.labels_.size()));
+    if (fresh) t_.labels_.push_back(s);
+    return it->second;
+  }
+
+  DieOffset Underlying(DieOffset t) {
+    for (int i = 0; i < 16 && d_.Tag(t) == DW_TAG_typedef; i++) {
+      auto k = d_.GoKind(t);
+      if (k && (*k == kGoKindInterface || *k == kGoKindMap || *k == kGoKindChan)) break;
+      auto r = d_.ReferencedType(t);
+      if (!r) break;
+      t = *r;
+    }
+    return t;
+  }
+
+  uint32_t Intern(DieOffset die) {
+    die = Underlying(die);
+    if (auto it = by_die_.find(die); it != by_die_.end()) return it->second;
+    TypeInfo info{d_.TypeName(die), d_.TypeSize(die).value_or(0), die};
+    uint32_t idx = static_cast<uint32_t>(t_.types_.size());
+    t_.types_.push_back(std::move(info));
+    by_die_.emplace(die, idx);
+    return idx;
+  }
+
+  uint32_t Synthetic(const std::string& name) {
+    if (auto it = by_name_.find(name); it != by_name_.end()) return it->second;
+    uint32_t idx = static_cast<uint32_t>(t_.types_.size());
+    t_.types_.push_back({name, 0, 0});
+    by_name_.emplace(name, idx);
+    return idx;
+  }
+
+  // A closure's type: named after its function, laid out from the function's captured variables
+  // (DWARF closure offsets). Its key in layouts_ is a die offset no DWARF entry can have.
+  uint32_t Closure(const Func& f) {
+    std::string name = "func " + ft_.FuncName(f);
+    if (auto it = by_name_.find(name); it != by_name_.end()) return it->second;
+    DieOffset key = (DieOffset{1} << 62) | f.entry;
+    Layout L;
+    uint64_t size = 8;
+    for (const auto& cv : d_.ClosureVariables(f.entry - p_.bias())) {
+      Flatten(cv.type, cv.offset, cv.name, false, 0, &L.slots);
+      size = std::max(size, cv.offset + d_.TypeSize(cv.type).value_or(8));
+    }
+    std::sort(L.slots.begin(), L.slots.end(),
+              [](const Slot& a, const Slot& b) { return a.offset < b.offset; });
+    layouts_.emplace(key, std::move(L));
+    uint32_t idx = static_cast<uint32_t>(t_.types_.size());
+    t_.types_.push_back({name, size, key});
+    by_name_.emplace(name, idx);
+    return idx;
+  }
+
+  // The DWARF type of a runtime _type, or a synthetic one named like the runtime names it.
+  uint32_t FromRuntimeType(uint64_t rtype_addr) {
+    if (rtype_addr >= types_base_ && types_base_ != 0) {
+      if (auto die = d_.TypeByRuntimeOffset(rtype_addr - types_base_)) return Intern(*die);
+    }
+    if (auto it = synthetic_rt_.find(rtype_addr); it != synthetic_rt_.end()) return it->second;
+    // No DW_AT_go_runtime_type points here: look the name up (map groups are "noalg." in
+    // DWARF), else keep the runtime's name without a layout (types made by reflect).
+    auto idx = const_cast<TypeTable&>(rtypes_).Intern(rtype_addr);
+    uint32_t out = 0;
+    if (idx.ok() && !rtypes_.Get(*idx).name.empty()) {
+      const std::string& name = rtypes_.Get(*idx).name;
+      if (auto die = d_.TypeByName(name)) {
+        out = Intern(*die);
+      } else if (auto die = d_.TypeByName("noalg." + name)) {
+        out = Intern(*die);
+      } else {
+        out = Synthetic(name);
+      }
+    }
+    synthetic_rt_.emplace(rtype_addr, out);
+    return out;
+  }
+
+  // Types whose real layout depends on a tag in the value: sync.Map's HashTrieMap stores
+  // *node[K,V] that are entry[K,V] or indirect[K,V] according to node.isEntry.
+  DieOffset Refine(DieOffset die, uint64_t value_addr) {
+    std::string name = d_.TypeName(Underlying(die));
+    const std::string node = "internal/sync.node[";
+    if (!absl::StartsWith(name, node)) return die;
+    auto is_entry = d_.FieldPath(Underlying(die), "isEntry");
+    if (!is_entry.ok()) return die;
+    auto b = mem_.ReadU8(value_addr + is_entry->offset);
+    if (!b) return die;
+    std::string real = (*b ? "internal/sync.entry[" : "internal/sync.indirect[") +
+                       name.substr(node.size());
+    return d_.TypeByName(real).value_or(die);
+  }
+
+  const Layout& LayoutOf(DieOffset die) {
+    if (auto it = layouts_.find(die); it != layouts_.end()) return it->second;  // closures
+    die = Underlying(die);
+    if (auto it = layouts_.find(die); it != layouts_.end()) return it->second;
+    Layout L;
+    std::string name = d_.TypeName(die);
+    L.map_internal = absl::StartsWith(name, "bucket<") || absl::StrContains(name, "map.group[") ||
+                     absl::StartsWith(name, "*table<") || absl::StartsWith(name, "table<");
+    Flatten(die, 0, "", false, 0, &L.slots);
+    std::sort(L.slots.begin(), L.slots.end(),
+              [](const Slot& a, const Slot& b) { return a.offset < b.offset; });
+    return layouts_.emplace(die, std::move(L)).first->second;
+  }
+
+  void Flatten(DieOffset die, uint64_t base, const std::string& prefix, bool map_slot, int depth,
+               std::vector<Slot>* out) {
+    if (depth > 24 || out->size() > kMaxSlotsPerType) return;
+    int tag = d_.Tag(die);
+    auto kind = d_.GoKind(die);
+    auto add = [&](SlotKind k, DieOffset target) {
+      out->push_back({static_cast<uint32_t>(base), Label(prefix), k, target});
+    };
+    switch (tag) {
+      case DW_TAG_pointer_type: {
+        auto r = d_.ReferencedType(die);
+        add(r ? SlotKind::kPtr : SlotKind::kUnsafe, r.value_or(0));
+        return;
+      }
+      case DW_TAG_subroutine_type:
+        add(SlotKind::kFunc, 0);
+        return;
+      case DW_TAG_typedef: {
+        auto r = d_.ReferencedType(die);
+        if (!r) return;
+        if (kind && *kind == kGoKindInterface) {
+          std::string under = d_.TypeName(*r);
+          // The data word; the type word points at static type data.
+          out->push_back({static_cast<uint32_t>(base + 8), Label(prefix),
+                          under == "runtime.eface" ? SlotKind::kEface : SlotKind::kIface, 0});
+          return;
+        }
+        Flatten(*r, base, prefix, map_slot, depth + 1, out);
+        return;
+      }
+      case DW_TAG_structure_type: {
+        if (kind && *kind == kGoKindString) {
+          add(SlotKind::kString, 0);
+          return;
+        }
+        if (kind && *kind == kGoKindSlice) {
+          const auto& fields = d_.StructFields(die);
+          DieOffset elem = 0;
+          if (!fields.empty()) elem = d_.ReferencedType(fields[0].type).value_or(0);
+          add(SlotKind::kSlice, elem);
+          return;
+        }
+        std::string sname = d_.TypeName(die);
+        bool bucket = absl::StartsWith(sname, "bucket<");
+        bool group_slot = absl::StartsWith(sname, "noalg.struct { key ");
+        bool hchan = absl::StartsWith(sname, "hchan<");
+        bool swiss_map = absl::StartsWith(sname, "map<");
+        // sync/atomic.Pointer[T]{_ [0]*T; _ noCopy; v unsafe.Pointer}: v points to a T.
+        DieOffset atomic_target = 0;
+        if (absl::StartsWith(sname, "sync/atomic.Pointer[")) {
+          for (const auto& f : d_.StructFields(die)) {
+            auto arr = d_.ArrayInfo(f.type);
+            if (f.name == "_" && arr && arr->second == 0) {
+              atomic_target = d_.ReferencedType(arr->first).value_or(0);
+            }
+          }
+        }
+        for (const auto& f : d_.StructFields(die)) {
+          std::string label = prefix.empty() ? f.name : prefix + "." + f.name;
+          bool in_map = false;
+          if ((bucket && f.name == "keys") || (group_slot && f.name == "key")) {
+            label = "$mapkey";
+            in_map = true;
+          } else if ((bucket && (f.name == "values" || f.name == "elems")) ||
+                     (group_slot && f.name == "elem")) {
+            label = "$mapval";
+            in_map = true;
+          } else if (absl::StrContains(sname, "map.group[") && f.name == "slots") {
+            label = prefix;
+            in_map = true;
+          }
+          if (atomic_target != 0 && f.name == "v") {
+            out->push_back({static_cast<uint32_t>(base + f.offset), Label(label), SlotKind::kPtr,
+                            atomic_target});
+            continue;
+          }
+          if (hchan && f.name == "buf") {
+            auto elem = d_.TypeByName(Inner(sname));
+            out->push_back({static_cast<uint32_t>(base + f.offset), Label("$chanbuf"),
+                            SlotKind::kChanBuf, elem.value_or(0)});
+            continue;
+          }
+          if (swiss_map && f.name == "dirPtr") {
+            auto table = d_.TypeByName("table<" + Inner(sname) + ">");
+            out->push_back({static_cast<uint32_t>(base + f.offset), Label(label),
+                            SlotKind::kMapDir, table.value_or(0)});
+            continue;
+          }
+          Flatten(f.type, base + f.offset, label, in_map, depth + 1, out);
+        }
+        return;
+      }
+      case DW_TAG_array_type: {
+        auto info = d_.ArrayInfo(die);
+        if (!info || info->second <= 0) return;
+        uint64_t esize = d_.TypeSize(info->first).value_or(0);
+        if (esize == 0) return;
+        size_t before = out->size();
+        for (int64_t i = 0; i < info->second && out->size() <= kMaxSlotsPerType; i++) {
+          std::string label = map_slot ? prefix : prefix + BucketIndex(i);
+          Flatten(info->first, base + i * esize, label, false, depth + 1, out);
+          if (i == 0 && out->size() == before) return;  // element has no pointers
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  static const Slot* Find(const Layout& L, uint64_t offset) {
+    auto it = std::lower_bound(L.slots.begin(), L.slots.end(), offset,
+                               [](const Slot& s, uint64_t o) { return s.offset < o; });
+    if (it == L.slots.end() || it->offset != offset) return nullptr;
+    return &*it;
+  }
+
+  // Types the object `e.target` from the slot at `slot_addr` (the start of the value holding it).
+  void Apply(const Slot& s, uint64_t value_addr, const Edge& e, std::deque<uint32_t>* queue) {
+    uint32_t target = e.target;
+    if (t_.type_[target] != 0) return;
+    uint64_t word_addr = value_addr + s.offset;
+    uint64_t v = mem_.ReadU64(word_addr).value_or(0);
+    uint64_t obj = heap_.object_addr(target);
+    uint32_t ti = 0;
+    DieOffset value_type = 0;  // type of the value v points at
+    switch (s.kind) {
+      case SlotKind::kPtr:
+      case SlotKind::kSlice:
+      case SlotKind::kChanBuf:
+        value_type = s.target;
+        break;
+      case SlotKind::kString:
+        ti = Synthetic("string");
+        break;
+      case SlotKind::kFunc: {
+        uint64_t pc = mem_.ReadU64(v).value_or(0);
+        if (auto f = ft_.FindFunc(pc)) ti = Closure(*f);
+        if (ti == 0 || v != obj) return;
+        t_.type_[target] = ti;
+        queue->push_back(target);
+        return;
+      }
+      case SlotKind::kMapDir: {
+        // Swiss map: dirLen (the next word) == 0 means dirPtr is one group, else an array of
+        // *table.
+        uint64_t dir_len = mem_.ReadU64(word_addr + 8).value_or(0);
+        if (s.target == 0) break;
+        if (dir_len == 0) {
+          auto groups = d_.FieldPath(s.target, "groups.data");
+          if (groups.ok()) value_type = d_.ReferencedType(groups->type).value_or(0);
+        } else {
+          value_type = d_.TypeByName("*" + d_.TypeName(s.target)).value_or(0);
+        }
+        break;
+      }
+      case SlotKind::kEface:
+      case SlotKind::kIface: {
+        uint64_t tw = mem_.ReadU64(word_addr - 8).value_or(0);
+        if (tw == 0) break;
+        uint64_t rt = s.kind == SlotKind::kEface ? tw : mem_.ReadU64(tw + itab_type_).value_or(0);
+        if (rt == 0) break;
+        uint32_t dyn = FromRuntimeType(rt);
+        if (dyn == 0) break;
+        bool direct = false;
+        if (auto idx = const_cast<TypeTable&>(rtypes_).Intern(rt); idx.ok()) {
+          const RuntimeType& r = rtypes_.Get(*idx);
+          direct = direct_tflag_ ? (r.tflag & direct_tflag_) != 0 : (r.kind_raw & direct_kind_) != 0;
+        }
+        if (!direct) {
+          ti = dyn;
+        } else if (DieOffset die = t_.types_[dyn].die) {
+          // The data word is the value itself (a pointer-shaped type): type what it points at.
+          const Layout& L = LayoutOf(die);
+          if (const Slot* inner = Find(L, 0)) {
+            Apply(*inner, word_addr, Edge{target, 0}, queue);
+          }
+          return;
+        }
+        break;
+      }
+      case SlotKind::kUnsafe:
+        return;
+    }
+    if (value_type != 0) {
+      value_type = Refine(value_type, v);
+      uint32_t vt = Intern(value_type);
+      uint64_t size = t_.types_[vt].size;
+      if (size == 0 || v < obj || (v - obj) % size != 0) return;
+      ti = vt;
+    }
+    if (ti == 0) return;
+    t_.type_[target] = ti;
+    queue->push_back(target);
+  }
+
+  Typing& t_;
+  const Program& p_;
+  const DwarfInfo& d_;
+  const AddressSpace& mem_;
+  const HeapIndex& heap_;
+  const TypeTable& rtypes_;
+  const FuncTable& ft_;
+  const std::vector<Root>& roots_;
+  const ObjectGraph& graph_;
+  uint64_t types_base_ = 0, itab_type_ = 8;
+  uint8_t direct_tflag_ = 0, direct_kind_ = 32;
+  absl::flat_hash_map<DieOffset, uint32_t> by_die_;
+  absl::flat_hash_map<std::string, uint32_t> by_name_;
+  absl::flat_hash_map<uint64_t, uint32_t> synthetic_rt_;
+  absl::flat_hash_map<std::string, uint32_t> label_ids_;
+  absl::flat_hash_map<DieOffset, Layout> layouts_;
+};
+
+absl::StatusOr<std::unique_ptr<Typing>> Typing::Infer(const Program& program, const HeapIndex& heap,
+                                                      const TypeTable& rtypes, const FuncTable& ft,
+                                                      const std::vector<Root>& roots,
+                                                      const ObjectGraph& graph) {
+  std::unique_ptr<Typing> t(new Typing);
+  Engine e(t.get(), program, heap, rtypes, ft, roots, graph);
+  RETURN_IF_ERROR(e.Run());
+  return t;
+}
+
+std::string Typing::ObjectTypeName(uint32_t id) const {
+  uint32_t ti = type_[id];
+  uint64_t size = heap_->object_size(id);
+  if (ti == 0) return absl::StrCat("unk", size);
+  const TypeInfo& info = types_[ti];
+  if (info.size > 0 && size - base_[id] >= 2 * info.size) return "[]" + info.name;
+  return info.name;
+}
+
+}  // namespace goretain::gocore

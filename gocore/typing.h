@@ -1,0 +1,71 @@
+// Type inference over the reference graph: every reachable object gets the best Go type we can
+// prove for it, and every edge a label (field name, index, $mapkey, $mapval, $chanbuf).
+#ifndef GORETAIN_GOCORE_TYPING_H_
+#define GORETAIN_GOCORE_TYPING_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "gocore/graph.h"
+#include "gocore/heap.h"
+#include "gocore/pclntab.h"
+#include "gocore/program.h"
+#include "gocore/roots.h"
+
+namespace goretain::gocore {
+
+// Sources of types, from the most to the least certain: the heap's own record (allocation header
+// or span.largeType, mapped to DWARF through DW_AT_go_runtime_type), then DWARF types propagated
+// from roots through pointers, slices (to cap), strings, interfaces (through the dynamic _type),
+// maps (classic buckets and Swiss tables/groups), channels (buffer as [dataqsiz]elem) and
+// closures (by function name). First proof wins, in a fixed order, so results are deterministic.
+class Typing {
+ public:
+  struct TypeInfo {
+    std::string name;   // Go type name of one value ("main.Node", "string", "closure main.f.func1")
+    uint64_t size = 0;  // bytes of one value (0: opaque, no layout)
+    DieOffset die = 0;  // DWARF type, 0 for synthetic types
+  };
+
+  static absl::StatusOr<std::unique_ptr<Typing>> Infer(const Program& program, const HeapIndex& heap,
+                                                       const TypeTable& rtypes, const FuncTable& ft,
+                                                       const std::vector<Root>& roots,
+                                                       const ObjectGraph& graph);
+
+  // Type index of an object (0: untyped) and where its first value starts (8 after a header).
+  uint32_t object_type(uint32_t id) const { return type_[id]; }
+  const TypeInfo& type(uint32_t t) const { return types_[t]; }
+  // Display name of an object: "T", "[]T" when it holds several values, "unk<size>" if untyped.
+  std::string ObjectTypeName(uint32_t id) const;
+
+  // Edge labels, parallel to the graph's edge arrays.
+  const std::string& edge_label(size_t edge_index) const { return labels_[edge_label_[edge_index]]; }
+  const std::string& root_edge_label(size_t root_edge_index) const {
+    return labels_[root_edge_label_[root_edge_index]];
+  }
+  uint32_t edge_label_id(size_t edge_index) const { return edge_label_[edge_index]; }
+  uint32_t root_edge_label_id(size_t i) const { return root_edge_label_[i]; }
+  const std::string& label(uint32_t id) const { return labels_[id]; }
+
+  uint64_t typed_bytes = 0, untyped_bytes = 0;  // over reachable objects
+
+ private:
+  class Engine;
+  friend class Engine;
+  Typing() = default;
+  std::vector<TypeInfo> types_;
+  std::vector<uint32_t> type_;        // per object
+  std::vector<uint8_t> base_;         // per object: offset of the first value (0 or 8)
+  const HeapIndex* heap_ = nullptr;
+  std::vector<std::string> labels_;
+  std::vector<uint32_t> edge_label_;
+  std::vector<uint32_t> root_edge_label_;
+};
+
+}  // namespace goretain::gocore
+
+#endif  // GORETAIN_GOCORE_TYPING_H_
