@@ -48,4 +48,25 @@ HeapGraph::Retention HeapGraph::ComputeRetention() const {
   return r;
 }
 
+std::vector<uint64_t> HeapGraph::FirstReachBytesPerRoot() const {
+  std::vector<uint64_t> bytes(num_roots_, 0);
+  std::vector<uint64_t> seen((num_objects_ + 63) / 64, 0);
+  std::vector<uint32_t> queue;
+  for (uint32_t r : root_order_) {
+    queue.clear();
+    for (const gocore::Edge& e : graph_.RootEdges(r)) queue.push_back(e.target);
+    for (size_t i = 0; i < queue.size(); i++) {
+      uint32_t o = queue[i];
+      uint64_t bit = uint64_t{1} << (o & 63);
+      if (seen[o >> 6] & bit) continue;
+      seen[o >> 6] |= bit;
+      bytes[r] += heap_.object_size(o);
+      for (const gocore::Edge& e : graph_.OutEdges(o)) {
+        if (!(seen[e.target >> 6] & (uint64_t{1} << (e.target & 63)))) queue.push_back(e.target);
+      }
+    }
+  }
+  return bytes;
+}
+
 }  // namespace goretain::analysis

@@ -38,6 +38,10 @@ class HeapGraph {
   };
   Retention ComputeRetention() const;
 
+  // Breadth-first from the roots in root order, each object counted once under the first root
+  // that reaches it (the reference tree's semantics): bytes per root.
+  std::vector<uint64_t> FirstReachBytesPerRoot() const;
+
  private:
   const gocore::HeapIndex& heap_;
   const gocore::ObjectGraph& graph_;

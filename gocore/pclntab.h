@@ -84,6 +84,8 @@ class FuncTable {
   const uint8_t* pclntable_ = nullptr;
   uint64_t pclntable_len_ = 0;
   std::vector<std::pair<uint32_t, uint32_t>> ftab_;  // (entryoff, funcoff), sorted
+  // Tables that straddle two mappings (e.g. a core page over executable pages) are copied here.
+  std::vector<std::vector<uint8_t>> copies_;
 };
 
 }  // namespace goretain::gocore

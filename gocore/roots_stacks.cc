@@ -68,6 +68,7 @@ class FrameScanner {
         ScanStackObject(so);
       }
     }
+    Flush();
   }
 
  private:
@@ -92,9 +93,16 @@ class FrameScanner {
     const StackFrame& fr = g_.frames[fi];
     uint64_t link_pc = (fi == 0 ? fr.pc : fr.pc - 1) - p_.bias();
     auto vars = p_.dwarf().StackVariables(link_pc);
-    std::map<size_t, Root> by_var;
-    Root unnamed{RootKind::kStackUnnamed, fr.function + ".(unnamed slots)", fr.sp, fr.fp - fr.sp,
-                 0, g_.id, fi};
+    // Keyed by frame and qualified variable name: two DWARF entries of one name in a frame
+    // (shadowed or split variables), or slots found in the frame and in its stack objects, make
+    // one root.
+    auto& by_var = pending_[fi];
+    auto [uit, ufresh] = unnamed_.try_emplace(fi);
+    Root& unnamed = uit->second;
+    if (ufresh) {
+      unnamed = Root{RootKind::kStackUnnamed, fr.function + ".(unnamed slots)", fr.sp,
+                     fr.fp - fr.sp, 0, g_.id, fi};
+    }
     for (uint64_t a : slots) {
       auto v = mem_.ReadU64(a);
       if (!v || *v == 0) continue;
@@ -102,20 +110,45 @@ class FrameScanner {
       for (size_t k = 0; k < vars.size(); k++) {
         uint64_t va = fr.fp + vars[k].cfa_offset;
         if (a >= va && a < va + vars[k].size) {
-          auto [it, fresh] = by_var.try_emplace(k);
+          std::string name = vars[k].function + "." + vars[k].name;
+          auto [it, fresh] = by_var.try_emplace(name);
           if (fresh) {
-            it->second = Root{RootKind::kStack, vars[k].function + "." + vars[k].name, va, vars[k].size,
-                              vars[k].type, g_.id, fi};
+            it->second = Root{RootKind::kStack, name, va, vars[k].size, vars[k].type, g_.id, fi};
           }
-          it->second.pointers.emplace_back(static_cast<uint32_t>(a - va), *v);
+          Root& r = it->second;
+          if (va < r.addr) {
+            // Widen the region to cover both slots; offsets stay relative to its start.
+            for (auto& [off, val] : r.pointers) off += static_cast<uint32_t>(r.addr - va);
+            r.size += r.addr - va;
+            r.addr = va;
+            r.type = 0;  // no single DWARF type describes the union
+          } else if (va + vars[k].size > r.addr + r.size) {
+            r.size = va + vars[k].size - r.addr;
+            if (va != r.addr) r.type = 0;
+          }
+          r.pointers.emplace_back(static_cast<uint32_t>(a - r.addr), *v);
           named = true;
           break;
         }
       }
       if (!named) unnamed.pointers.emplace_back(static_cast<uint32_t>(a - fr.sp), *v);
+      NotePointer(*v);
     }
-    for (auto& [k, r] : by_var) Emit(std::move(r));
-    Emit(std::move(unnamed));
+  }
+
+  // Emits the roots EmitSlots gathered, by frame, then name.
+  void Flush() {
+    for (auto& [fi, by_var] : pending_) {
+      for (auto& [name, r] : by_var) {
+        std::sort(r.pointers.begin(), r.pointers.end());
+        r.pointers.erase(std::unique(r.pointers.begin(), r.pointers.end()), r.pointers.end());
+        Emit(std::move(r));
+      }
+      auto u = unnamed_.find(fi);
+      if (u != unnamed_.end()) Emit(std::move(u->second));
+    }
+    pending_.clear();
+    unnamed_.clear();
   }
 
   void ScanConservative(int32_t fi, uint64_t lo, uint64_t hi, const std::string& name) {
@@ -227,6 +260,8 @@ class FrameScanner {
   std::vector<Root>* out_;
   DamageCounters* damage_;
   std::vector<StackObject> objects_;
+  std::map<int32_t, std::map<std::string, Root>> pending_;
+  std::map<int32_t, Root> unnamed_;
   std::set<uint64_t> reached_;
 };
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <deque>
 
+#include "absl/container/node_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
@@ -29,6 +30,21 @@ struct Layout {
   std::vector<Slot> slots;  // sorted by offset
   bool map_internal = false;  // buckets, groups, tables: their index labels carry no meaning
 };
+
+// The runtime names classic map buckets "map.bucket[K]V"; DWARF calls them "bucket<K,V>".
+std::string ClassicBucketName(const std::string& name) {
+  const std::string prefix = "map.bucket[";
+  if (name.rfind(prefix, 0) != 0) return "";
+  int depth = 1;
+  for (size_t i = prefix.size(); i < name.size(); i++) {
+    if (name[i] == '[') depth++;
+    if (name[i] == ']' && --depth == 0) {
+      return "bucket<" + name.substr(prefix.size(), i - prefix.size()) + "," + name.substr(i + 1) +
+             ">";
+    }
+  }
+  return "";
+}
 
 std::string BucketIndex(uint64_t i) { return i < 10 ? absl::StrCat("[", i, "]") : "[10+]"; }
 
@@ -102,7 +118,8 @@ class Typing::Engine {
       uint64_t addr = heap_.object_addr(id);
       for (const Edge& e : graph_.OutEdges(id)) {
         if (e.offset < t_.base_[id]) continue;
-        uint64_t rel = (e.offset - t_.base_[id]) % info.size;
+        uint64_t rel = e.offset - t_.base_[id];
+        if (!info.single) rel %= info.size;
         if (const Slot* s = Find(L, rel)) Apply(*s, addr + e.offset - rel, e, &queue);
       }
     }
@@ -114,13 +131,14 @@ class Typing::Engine {
       uint32_t ti = t_.type_[id];
       const TypeInfo& info = t_.types_[ti];
       const Layout* L = info.die && info.size ? &LayoutOf(info.die) : nullptr;
-      bool repeated = info.size > 0 && heap_.object_size(id) - t_.base_[id] >= 2 * info.size;
+      bool repeated = !info.single && info.size > 0 &&
+                      heap_.object_size(id) - t_.base_[id] >= 2 * info.size;
       size_t first = graph_.first_edge(id);
       for (size_t k = 0; k < edges.size(); k++) {
         uint32_t label = 0;
         if (L != nullptr && edges[k].offset >= t_.base_[id]) {
           uint64_t rel = edges[k].offset - t_.base_[id];
-          const Slot* s = Find(*L, rel % info.size);
+          const Slot* s = Find(*L, info.single ? rel : rel % info.size);
           std::string inner = s ? t_.labels_[s->label] : "";
           if (repeated && !L->map_internal) {
             inner = inner.empty() ? BucketIndex(rel / info.size)
@@ -198,7 +216,7 @@ class Typing::Engine {
               [](const Slot& a, const Slot& b) { return a.offset < b.offset; });
     layouts_.emplace(key, std::move(L));
     uint32_t idx = static_cast<uint32_t>(t_.types_.size());
-    t_.types_.push_back({name, size, key});
+    t_.types_.push_back({name, size, key, /*single=*/true});
     by_name_.emplace(name, idx);
     return idx;
   }
@@ -218,6 +236,8 @@ class Typing::Engine {
       if (auto die = d_.TypeByName(name)) {
         out = Intern(*die);
       } else if (auto die = d_.TypeByName("noalg." + name)) {
+        out = Intern(*die);
+      } else if (auto die = d_.TypeByName(ClassicBucketName(name))) {
         out = Intern(*die);
       } else {
         out = Synthetic(name);
@@ -467,7 +487,8 @@ class Typing::Engine {
   absl::flat_hash_map<std::string, uint32_t> by_name_;
   absl::flat_hash_map<uint64_t, uint32_t> synthetic_rt_;
   absl::flat_hash_map<std::string, uint32_t> label_ids_;
-  absl::flat_hash_map<DieOffset, Layout> layouts_;
+  // Node-based: Layout references stay valid while new layouts are added during propagation.
+  absl::node_hash_map<DieOffset, Layout> layouts_;
 };
 
 absl::StatusOr<std::unique_ptr<Typing>> Typing::Infer(const Program& program, const HeapIndex& heap,
@@ -485,7 +506,7 @@ std::string Typing::ObjectTypeName(uint32_t id) const {
   uint64_t size = heap_->object_size(id);
   if (ti == 0) return absl::StrCat("unk", size);
   const TypeInfo& info = types_[ti];
-  if (info.size > 0 && size - base_[id] >= 2 * info.size) return "[]" + info.name;
+  if (!info.single && info.size > 0 && size - base_[id] >= 2 * info.size) return "[]" + info.name;
   return info.name;
 }
 

@@ -29,6 +29,7 @@ class Typing {
     std::string name;   // Go type name of one value ("main.Node", "string", "closure main.f.func1")
     uint64_t size = 0;  // bytes of one value (0: opaque, no layout)
     DieOffset die = 0;  // DWARF type, 0 for synthetic types
+    bool single = false;  // one value per object (closures): never shown or walked as an array
   };
 
   static absl::StatusOr<std::unique_ptr<Typing>> Infer(const Program& program, const HeapIndex& heap,

@@ -1,0 +1,44 @@
+#include "gocore/loaded_core.h"
+
+#include <chrono>
+
+#include "base/status_macros.h"
+
+namespace goretain::gocore {
+namespace {
+double Since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<LoadedCore>> LoadCore(
+    const std::string& core_path, const OpenOptions& opts,
+    const std::function<void(const std::string&)>& progress) {
+  auto phase = [&](const char* name) {
+    if (progress) progress(name);
+    return std::chrono::steady_clock::now();
+  };
+  auto c = std::make_unique<LoadedCore>();
+  auto t = phase("opening core, executable and DWARF");
+  ASSIGN_OR_RETURN(c->program, Program::Open(core_path, opts));
+  ASSIGN_OR_RETURN(c->rtypes, TypeTable::Create(*c->program));
+  ASSIGN_OR_RETURN(c->funcs, FuncTable::Load(*c->program));
+  ASSIGN_OR_RETURN(c->counters, ReadRuntimeCounters(*c->program));
+  c->open_s = Since(t);
+  t = phase("indexing heap spans and objects");
+  ASSIGN_OR_RETURN(c->heap, HeapIndex::Build(*c->program, c->rtypes.get(), &c->damage));
+  c->index_s = Since(t);
+  t = phase("collecting roots and unwinding goroutines");
+  ASSIGN_OR_RETURN(c->roots, CollectRoots(*c->program, *c->funcs, *c->heap, &c->damage));
+  c->roots_s = Since(t);
+  t = phase("marking and building the reference graph");
+  ASSIGN_OR_RETURN(c->graph, ObjectGraph::Build(*c->heap, c->roots.roots));
+  c->mark_s = Since(t);
+  t = phase("inferring types");
+  ASSIGN_OR_RETURN(c->typing, Typing::Infer(*c->program, *c->heap, *c->rtypes, *c->funcs,
+                                            c->roots.roots, *c->graph));
+  c->typing_s = Since(t);
+  return c;
+}
+
+}  // namespace goretain::gocore

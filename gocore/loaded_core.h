@@ -1,0 +1,44 @@
+// Everything gocore reads from one core, in one call: the program, heap index, roots, reference
+// graph and types. The entry point for commands and the agent.
+#ifndef GORETAIN_GOCORE_LOADED_CORE_H_
+#define GORETAIN_GOCORE_LOADED_CORE_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "gocore/counters.h"
+#include "gocore/graph.h"
+#include "gocore/heap.h"
+#include "gocore/pclntab.h"
+#include "gocore/program.h"
+#include "gocore/roots.h"
+#include "gocore/rtype.h"
+#include "gocore/typing.h"
+
+namespace goretain::gocore {
+
+struct LoadedCore {
+  std::unique_ptr<Program> program;
+  std::unique_ptr<TypeTable> rtypes;
+  std::unique_ptr<HeapIndex> heap;
+  std::unique_ptr<FuncTable> funcs;
+  RootSet roots;
+  std::unique_ptr<ObjectGraph> graph;
+  std::unique_ptr<Typing> typing;
+  RuntimeCounters counters;
+  DamageCounters damage;
+  // Wall time of each phase, in seconds.
+  double open_s = 0, index_s = 0, roots_s = 0, mark_s = 0, typing_s = 0;
+};
+
+// Reads a core up to the typed reference graph. `progress`, if set, is called at the start of
+// each phase with its name.
+absl::StatusOr<std::unique_ptr<LoadedCore>> LoadCore(
+    const std::string& core_path, const OpenOptions& opts,
+    const std::function<void(const std::string&)>& progress = nullptr);
+
+}  // namespace goretain::gocore
+
+#endif  // GORETAIN_GOCORE_LOADED_CORE_H_
