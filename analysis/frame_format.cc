@@ -46,6 +46,7 @@ std::string FrameLabel(const Frame& frame) {
       frame.type.empty()) {
     return frame.name;
   }
+  if (frame.name.empty()) return absl::StrCat("(", frame.type, ")");
   return absl::StrCat(frame.name, " (", frame.type, ")");
 }
 

@@ -21,6 +21,7 @@ void RegisterCommands(CLI::App& app, std::function<int()>* run);
 // One subcommand each (cli/<name>_command.cc).
 void RegisterHeap(CLI::App& app, std::function<int()>* run);
 void RegisterRoots(CLI::App& app, std::function<int()>* run);
+void RegisterAnalyze(CLI::App& app, std::function<int()>* run);  // analyze, diff-cores
 
 // Exit codes shared by the subcommands.
 inline constexpr int kExitOk = 0;

@@ -12,6 +12,7 @@
 #include "analysis/flame_svg.h"
 #include "analysis/frame_format.h"
 #include "tests/analysis/test_trees.h"
+#include "tests/testing/browser.h"
 #include "tests/testing/fixtures.h"
 
 namespace goretain::analysis {
@@ -23,71 +24,9 @@ using testing::BuildTree;
 using testing::Field;
 using testing::Global;
 using testing::MapVal;
-
-struct Rgb {
-  int r = 0, g = 0, b = 0;
-  bool operator==(const Rgb&) const = default;
-};
-
-struct Image {
-  int width = 0, height = 0;
-  std::vector<uint8_t> rgb;
-  Rgb At(int x, int y) const {
-    const uint8_t* p = &rgb[(static_cast<size_t>(y) * width + x) * 3];
-    return {p[0], p[1], p[2]};
-  }
-};
-
-Image ReadPng(const std::string& path) {
-  png_image img{};
-  img.version = PNG_IMAGE_VERSION;
-  Image out;
-  if (!png_image_begin_read_from_file(&img, path.c_str())) {
-    ADD_FAILURE() << "cannot read PNG " << path << ": " << img.message;
-    return out;
-  }
-  img.format = PNG_FORMAT_RGB;
-  out.width = static_cast<int>(img.width);
-  out.height = static_cast<int>(img.height);
-  out.rgb.resize(PNG_IMAGE_SIZE(img));
-  if (!png_image_finish_read(&img, nullptr, out.rgb.data(), 0, nullptr)) {
-    ADD_FAILURE() << "cannot decode PNG " << path << ": " << img.message;
-    out = {};
-  }
-  return out;
-}
-
-// Screenshot of `svg_path` (+ `fragment`) at 1200x800 CSS px, device scale 1.
-Image Screenshot(const TempDir& dir, const std::string& svg_path,
-                 const std::string& fragment, const std::string& png_name) {
-  const std::string png = dir.File(png_name);
-  const std::string profile = dir.File("chromium-profile-" + png_name);
-  std::vector<std::string> argv = {"chromium",
-                                   "--headless",
-                                   "--no-sandbox",
-                                   "--disable-gpu",
-                                   "--disable-quic",
-                                   "--no-first-run",
-                                   "--disable-background-networking",
-                                   "--disable-component-update",
-                                   "--disable-sync",
-                                   "--disable-extensions",
-                                   "--disable-default-apps",
-                                   "--no-pings",
-                                   "--disable-domain-reliability",
-                                   "--no-proxy-server",
-                                   "--host-resolver-rules=MAP * ~NOTFOUND",
-                                   "--force-device-scale-factor=1",
-                                   "--hide-scrollbars",
-                                   "--user-data-dir=" + profile,
-                                   "--screenshot=" + png,
-                                   "--window-size=1200,800",
-                                   "file://" + svg_path + fragment};
-  auto r = RunCommand(argv, std::chrono::seconds(120));
-  EXPECT_EQ(r.exit_code, 0)
-      << "chromium failed (run scripts/setup.sh to install it): " << r.err;
-  return ReadPng(png);
-}
+using goretain::testing::Image;
+using goretain::testing::Rgb;
+using goretain::testing::Screenshot;
 
 Rgb FillOf(const std::string& svg, const std::vector<Frame>& path) {
   std::string key = "data-id=\"" + PathIdHex(PathId(path)) + "\"";
@@ -158,7 +97,7 @@ class FlameSvgRenderTest : public ::testing::Test {
 };
 
 TEST_F(FlameSvgRenderTest, WidestFramesAreWhereTheTreePutsThem) {
-  Image img = Screenshot(dir_, svg_path_, "", "plain.png");
+  Image img = Screenshot(dir_.path(), svg_path_, "", "plain.png");
   ASSERT_EQ(img.width, 1200);
   const Rgb session = FillOf(svg_, kSession);
   const Rgb client = FillOf(svg_, kClient);
@@ -187,7 +126,7 @@ TEST_F(FlameSvgRenderTest, WidestFramesAreWhereTheTreePutsThem) {
 }
 
 TEST_F(FlameSvgRenderTest, SearchHighlightsMatchesInTheRenderedPage) {
-  Image img = Screenshot(dir_, svg_path_, "#s=Session", "search.png");
+  Image img = Screenshot(dir_.path(), svg_path_, "#s=Session", "search.png");
   ASSERT_EQ(img.width, 1200);
   const Rgb magenta{230, 0, 230};
   int x = static_cast<int>(X(3'000'000));
@@ -199,7 +138,7 @@ TEST_F(FlameSvgRenderTest, SearchHighlightsMatchesInTheRenderedPage) {
 }
 
 TEST_F(FlameSvgRenderTest, ZoomShowsAFrameAcrossTheFullWidth) {
-  Image img = Screenshot(dir_, svg_path_, "#z=" + PathIdHex(PathId(kClient)),
+  Image img = Screenshot(dir_.path(), svg_path_, "#z=" + PathIdHex(PathId(kClient)),
                          "zoom.png");
   ASSERT_EQ(img.width, 1200);
   const Rgb client = FillOf(svg_, kClient);

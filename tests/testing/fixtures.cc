@@ -121,13 +121,19 @@ CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::seco
   return r;
 }
 
-Child::Child(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env) {
-  int p[2];
+Child::Child(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env,
+             bool stdin_pipe) {
+  int p[2], q[2] = {-1, -1};
   if (pipe2(p, O_CLOEXEC) != 0) Die("pipe failed");
+  if (stdin_pipe && pipe2(q, O_CLOEXEC) != 0) Die("pipe failed");
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  if (stdin_pipe) {
+    posix_spawn_file_actions_adddup2(&fa, q[0], 0);
+  } else {
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  }
   std::vector<std::string> env;
   for (char** e = environ; *e; e++) env.push_back(*e);
   for (const auto& e : extra_env) env.push_back(e);
@@ -139,11 +145,21 @@ Child::Child(const std::vector<std::string>& argv, const std::vector<std::string
   posix_spawn_file_actions_destroy(&fa);
   close(p[1]);
   out_fd_ = p[0];
+  if (stdin_pipe) {
+    close(q[0]);
+    in_fd_ = q[1];
+  }
+}
+
+bool Child::WriteLine(const std::string& line) {
+  std::string l = line + "\n";
+  return in_fd_ >= 0 && write(in_fd_, l.data(), l.size()) == static_cast<ssize_t>(l.size());
 }
 
 Child::~Child() {
   Kill();
   if (out_fd_ >= 0) close(out_fd_);
+  if (in_fd_ >= 0) close(in_fd_);
 }
 
 void Child::Kill() {

@@ -44,8 +44,9 @@ CommandResult RunCommand(const std::vector<std::string>& argv,
 // A child process whose stdout is piped; killed (SIGKILL) and reaped on destruction.
 class Child {
  public:
+  // With stdin_pipe the child reads what WriteLine sends; otherwise its stdin is /dev/null.
   explicit Child(const std::vector<std::string>& argv,
-                 const std::vector<std::string>& extra_env = {});
+                 const std::vector<std::string>& extra_env = {}, bool stdin_pipe = false);
   ~Child();
   Child(const Child&) = delete;
   Child& operator=(const Child&) = delete;
@@ -53,11 +54,14 @@ class Child {
   pid_t pid() const { return pid_; }
   // Reads one line of stdout (without '\n'); empty string on EOF or timeout.
   std::string ReadLine(std::chrono::milliseconds timeout = std::chrono::seconds(60));
+  // Sends one line to the child's stdin (needs stdin_pipe).
+  bool WriteLine(const std::string& line);
   void Kill();
 
  private:
   pid_t pid_ = -1;
   int out_fd_ = -1;
+  int in_fd_ = -1;
   std::string buf_;
 };
 

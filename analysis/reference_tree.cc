@@ -1,0 +1,333 @@
+#include "analysis/reference_tree.h"
+
+#include <cstring>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "analysis/tree_builder.h"
+
+namespace goretain::analysis {
+namespace {
+
+constexpr uint32_t kNone = ~uint32_t{0};
+
+// The path trie being built: node = (parent node, frame), frames interned.
+class Trie {
+ public:
+  explicit Trie(int max_depth) : max_depth_(max_depth) {}
+
+  uint32_t FrameId(FrameKind kind, uint32_t name, uint32_t type) {
+    uint64_t key = (uint64_t(kind) << 56) | (uint64_t(name) << 28) | type;
+    auto [it, fresh] = frame_ids_.try_emplace(key, static_cast<uint32_t>(frames_.size()));
+    if (fresh) frames_.push_back({kind, name, type});
+    return it->second;
+  }
+
+  // The child of `parent` for frame `f`; runs of one type collapse into the first frame and the
+  // depth cap keeps deeper objects at the last allowed frame.
+  uint32_t Child(uint32_t parent, uint32_t f) {
+    if (parent != kNone) {
+      const Node& p = nodes_[parent];
+      const FrameRec& pf = frames_[p.frame];
+      const FrameRec& cf = frames_[f];
+      if (!IsRootKind(pf.kind) && pf.type == cf.type && cf.type != empty_type_) return parent;
+      if (p.depth >= max_depth_) return parent;
+    }
+    uint64_t key = (uint64_t(parent) << 32) | f;
+    auto [it, fresh] = children_.try_emplace(key, static_cast<uint32_t>(nodes_.size()));
+    if (fresh) {
+      int depth = parent == kNone ? 0 : nodes_[parent].depth + 1;
+      nodes_.push_back({parent, f, depth});
+    }
+    return it->second;
+  }
+
+  struct FrameRec {
+    FrameKind kind;
+    uint32_t name, type;
+  };
+  struct Node {
+    uint32_t parent, frame;
+    int depth;
+  };
+  std::vector<FrameRec> frames_;
+  std::vector<Node> nodes_;
+  uint32_t empty_type_ = kNone;
+
+ private:
+  int max_depth_;
+  absl::flat_hash_map<uint64_t, uint32_t> frame_ids_;
+  absl::flat_hash_map<uint64_t, uint32_t> children_;
+};
+
+// Interned strings (root names, labels, type names) by id.
+class Strings {
+ public:
+  uint32_t Id(const std::string& s) {
+    auto [it, fresh] = ids_.try_emplace(s, static_cast<uint32_t>(list_.size()));
+    if (fresh) list_.push_back(s);
+    return it->second;
+  }
+  const std::string& operator[](uint32_t i) const { return list_[i]; }
+
+ private:
+  absl::flat_hash_map<std::string, uint32_t> ids_;
+  std::vector<std::string> list_;
+};
+
+}  // namespace
+
+namespace {
+
+// Splits "K,V" at the top-level comma.
+bool SplitKV(const std::string& s, std::string* k, std::string* v) {
+  int depth = 0;
+  for (size_t i = 0; i < s.size(); i++) {
+    char c = s[i];
+    if (c == '<' || c == '[' || c == '(' || c == '{') depth++;
+    if (c == '>' || c == ']' || c == ')' || c == '}') depth--;
+    if (c == ',' && depth == 0) {
+      *k = s.substr(0, i);
+      *v = s.substr(i + 1);
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string DisplayTypeName(const std::string& type_name) {
+  std::string t = type_name;
+  for (const char* prefix : {"[]*", "[]", "*"}) {
+    if (t.rfind(prefix, 0) == 0) {
+      std::string rest = t.substr(strlen(prefix));
+      std::string d = DisplayTypeName(rest);
+      if (d != rest) return d;  // an array of map internals is a map internal
+    }
+  }
+  for (const char* generic : {"map<", "hash<", "table<", "bucket<"}) {
+    if (t.rfind(generic, 0) == 0 && t.back() == '>') {
+      std::string k, v;
+      if (SplitKV(t.substr(strlen(generic), t.size() - strlen(generic) - 1), &k, &v)) {
+        return "map[" + k + "]" + v;
+      }
+    }
+  }
+  for (const char* runtime_name : {"noalg.map.group[", "map.group[", "map.bucket["}) {
+    if (t.rfind(runtime_name, 0) == 0) return "map[" + t.substr(strlen(runtime_name));
+  }
+  if (t.rfind("hchan<", 0) == 0 && t.back() == '>') return "chan " + t.substr(6, t.size() - 7);
+  for (const char* node : {"internal/sync.indirect[", "internal/sync.entry[",
+                           "internal/sync.node[", "internal/sync.HashTrieMap["}) {
+    if (t.rfind(node, 0) == 0) return "sync.Map";
+  }
+  return type_name;
+}
+
+FrameKind EdgeFrameKind(const std::string& label) {
+  if (label.empty()) return FrameKind::kPointer;
+  if (label == "$mapkey") return FrameKind::kMapKey;
+  if (label == "$mapval") return FrameKind::kMapValue;
+  if (label == "$chanbuf") return FrameKind::kChanBuf;
+  if (label[0] == '[' && label.find('.') == std::string::npos) return FrameKind::kIndex;
+  return FrameKind::kField;
+}
+
+FrameKind RootFrameKind(gocore::RootKind kind) {
+  switch (kind) {
+    case gocore::RootKind::kGlobal:
+      return FrameKind::kRootGlobal;
+    case gocore::RootKind::kStack:
+    case gocore::RootKind::kStackUnnamed:
+    case gocore::RootKind::kStackConservative:
+      return FrameKind::kRootStack;
+    case gocore::RootKind::kFinalizer:
+      return FrameKind::kRootFinalizer;
+    case gocore::RootKind::kCleanup:
+      return FrameKind::kRootCleanup;
+    default:
+      return FrameKind::kRootOther;
+  }
+}
+
+PathTree BuildReferenceTree(const gocore::LoadedCore& core, const HeapGraph& hg,
+                            const HeapGraph::Retention& retention,
+                            const ReferenceTreeOptions& opts) {
+  const gocore::HeapIndex& heap = *core.heap;
+  const gocore::ObjectGraph& graph = *core.graph;
+  const gocore::Typing& typing = *core.typing;
+  const auto& roots = core.roots.roots;
+  const uint32_t n = static_cast<uint32_t>(heap.num_objects());
+
+  Trie trie(opts.max_depth);
+  Strings strings;
+  trie.empty_type_ = strings.Id("");
+  // Type name ids per (typing type, object size) without building strings per object.
+  absl::flat_hash_map<uint64_t, uint32_t> type_name_ids;
+  auto type_name = [&](uint32_t o) {
+    uint64_t key = (uint64_t(typing.object_type(o)) << 40) | heap.object_size(o);
+    auto [it, fresh] = type_name_ids.try_emplace(key, 0);
+    if (fresh) it->second = strings.Id(DisplayTypeName(typing.ObjectTypeName(o)));
+    return it->second;
+  };
+  absl::flat_hash_map<uint32_t, std::pair<FrameKind, uint32_t>> label_frames;  // label id ->
+  auto edge_frame = [&](uint32_t label_id, uint32_t target) {
+    auto [it, fresh] = label_frames.try_emplace(label_id);
+    if (fresh) {
+      const std::string& l = typing.label(label_id);
+      it->second = {EdgeFrameKind(l), strings.Id(l)};
+    }
+    return trie.FrameId(it->second.first, it->second.second, type_name(target));
+  };
+
+  std::vector<uint32_t> node_of(n, kNone);  // trie node of each reachable object
+  std::vector<uint32_t> root_node(roots.size(), kNone);
+  for (uint32_t r : hg.root_order()) {
+    uint32_t f = trie.FrameId(RootFrameKind(roots[r].kind), strings.Id(roots[r].name),
+                              trie.empty_type_);
+    root_node[r] = trie.Child(kNone, f);
+  }
+
+  if (opts.kind == TreeKind::kBfs) {
+    // Breadth-first search from the roots of one kind at a time (globals, then goroutine stacks,
+    // then finalizers, …), roots in order, edges by offset: a global's structure stays under
+    // that global even where a goroutine local or a finalizer reaches into it by a shorter path.
+    std::vector<uint32_t> queue;
+    queue.reserve(graph.reachable_objects);
+    const auto& order = hg.root_order();
+    for (size_t g0 = 0; g0 < order.size();) {
+      size_t g1 = g0;
+      while (g1 < order.size() && roots[order[g1]].kind == roots[order[g0]].kind) g1++;
+      queue.clear();
+      for (size_t gi = g0; gi < g1; gi++) {
+        uint32_t r = order[gi];
+        auto edges = graph.RootEdges(r);
+        size_t first = graph.first_root_edge(r);
+        for (size_t k = 0; k < edges.size(); k++) {
+          uint32_t t = edges[k].target;
+          if (node_of[t] != kNone) continue;
+          node_of[t] =
+              trie.Child(root_node[r], edge_frame(typing.root_edge_label_id(first + k), t));
+          queue.push_back(t);
+        }
+      }
+      for (size_t i = 0; i < queue.size(); i++) {
+        uint32_t o = queue[i];
+        auto edges = graph.OutEdges(o);
+        size_t first = graph.first_edge(o);
+        for (size_t k = 0; k < edges.size(); k++) {
+          uint32_t t = edges[k].target;
+          if (node_of[t] != kNone) continue;
+          node_of[t] = trie.Child(node_of[o], edge_frame(typing.edge_label_id(first + k), t));
+          queue.push_back(t);
+        }
+      }
+      g0 = g1;
+    }
+  } else {
+    // Dominator tree: preorder puts every object after its immediate dominator. Objects that
+    // several roots share (dominated by the super-root only) go under one "(shared)" root.
+    uint32_t shared = kNone;
+    for (uint32_t v : retention.tree.preorder()) {
+      if (!hg.IsObjectNode(v)) continue;
+      uint32_t o = hg.ObjectOf(v);
+      uint32_t d = retention.tree.idom(v);
+      uint32_t parent;
+      uint32_t label = 0;  // "" unless the dominator points straight at the object
+      if (d == 0) {
+        if (shared == kNone) {
+          shared = trie.Child(kNone, trie.FrameId(FrameKind::kRootOther,
+                                                  strings.Id("(shared by several roots)"),
+                                                  trie.empty_type_));
+        }
+        parent = shared;
+      } else if (hg.IsObjectNode(d)) {
+        uint32_t dobj = hg.ObjectOf(d);
+        parent = node_of[dobj];
+        auto edges = graph.OutEdges(dobj);
+        for (size_t k = 0; k < edges.size(); k++) {
+          if (edges[k].target == o) {
+            label = typing.edge_label_id(graph.first_edge(dobj) + k);
+            break;
+          }
+        }
+      } else {
+        uint32_t r = d - 1;
+        parent = root_node[r];
+        auto edges = graph.RootEdges(r);
+        for (size_t k = 0; k < edges.size(); k++) {
+          if (edges[k].target == o) {
+            label = typing.root_edge_label_id(graph.first_root_edge(r) + k);
+            break;
+          }
+        }
+      }
+      node_of[o] = trie.Child(parent, edge_frame(label, o));
+    }
+  }
+
+  // Self values, and retained bytes: an object's dominated bytes count for its path unless a
+  // dominator of it belongs to the same path (walk the dominator tree keeping, per path, how many
+  // of its objects are on the current dominator chain).
+  const size_t nn = trie.nodes_.size();
+  std::vector<uint64_t> self_bytes(nn, 0), self_count(nn, 0), retained(nn, 0);
+  for (uint32_t o = 0; o < n; o++) {
+    if (node_of[o] == kNone) continue;
+    self_bytes[node_of[o]] += heap.object_size(o);
+    self_count[node_of[o]]++;
+  }
+  for (uint32_t r = 0; r < roots.size(); r++) {
+    retained[root_node[r]] += retention.retained[hg.RootNode(r)];
+  }
+  {
+    const uint32_t nodes = hg.num_nodes();
+    std::vector<uint32_t> child_row(nodes + 1, 0), children;
+    for (uint32_t v : retention.tree.preorder()) {
+      if (v != 0) child_row[retention.tree.idom(v) + 1]++;
+    }
+    for (uint32_t i = 0; i < nodes; i++) child_row[i + 1] += child_row[i];
+    children.resize(child_row[nodes]);
+    std::vector<uint32_t> fill(child_row.begin(), child_row.end() - 1);
+    for (uint32_t v : retention.tree.preorder()) {
+      if (v != 0) children[fill[retention.tree.idom(v)]++] = v;
+    }
+    std::vector<uint32_t> active(nn, 0);
+    std::vector<std::pair<uint32_t, bool>> stack = {{0, false}};
+    while (!stack.empty()) {
+      auto [v, leaving] = stack.back();
+      stack.pop_back();
+      uint32_t path = hg.IsObjectNode(v) ? node_of[hg.ObjectOf(v)] : kNone;
+      if (leaving) {
+        if (path != kNone) active[path]--;
+        continue;
+      }
+      if (path != kNone) {
+        if (active[path] == 0) retained[path] += retention.retained[v];
+        active[path]++;
+      }
+      stack.push_back({v, true});
+      for (uint32_t k = child_row[v]; k < child_row[v + 1]; k++) stack.push_back({children[k], false});
+    }
+  }
+
+  PathTree tree;
+  tree.nodes.resize(nn);
+  std::vector<uint64_t> ids(nn, 0);
+  for (uint32_t i = 0; i < nn; i++) {
+    const auto& tn = trie.nodes_[i];
+    const auto& fr = trie.frames_[tn.frame];
+    TreeNode& out = tree.nodes[i];
+    out.parent = tn.parent == kNone ? TreeNode::kNoParent : tn.parent;
+    out.frame = {fr.kind, strings[fr.name], strings[fr.type]};
+    ids[i] = ChildPathId(tn.parent == kNone ? 0 : ids[tn.parent], out.frame);
+    out.id = ids[i];
+    out.self_bytes = self_bytes[i];
+    out.self_count = self_count[i];
+    out.retained_bytes = retained[i];
+  }
+  FinalizeTree(tree);
+  return tree;
+}
+
+}  // namespace goretain::analysis

@@ -1,0 +1,290 @@
+// goretain analyze CORE: the reference flame graph and retention paths of a Go core.
+// goretain diff-cores A B: the retention paths that grew between two cores.
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "analysis/flame_svg.h"
+#include "analysis/folded.h"
+#include "analysis/frame_format.h"
+#include "analysis/json_export.h"
+#include "analysis/pprof.h"
+#include "analysis/reference_tree.h"
+#include "analysis/tree_diff.h"
+#include "analysis/tree_fold.h"
+#include "cli/commands.h"
+#include "gocore/loaded_core.h"
+#include "nlohmann/json.hpp"
+
+namespace goretain::cli {
+namespace {
+
+struct AnalyzeArgs {
+  std::string core, exe;
+  std::vector<std::string> outputs;
+  std::string tree = "bfs";
+  double min_width = 0.1;  // percent
+  int max_depth = 32;
+  int top = 10;
+};
+
+// One analysed core: the loaded heap and its retention-path tree.
+struct Analysis {
+  std::unique_ptr<gocore::LoadedCore> core;
+  std::unique_ptr<analysis::HeapGraph> graph;
+  analysis::HeapGraph::Retention retention;
+  analysis::PathTree tree;  // unfolded
+};
+
+absl::StatusOr<Analysis> Analyze(const std::string& core_path, const std::string& exe,
+                                 const AnalyzeArgs& a, Progress& progress) {
+  Analysis out;
+  auto lc = gocore::LoadCore(core_path, {.exe_path = exe},
+                             [&](const std::string& p) { progress.Phase(p); });
+  if (!lc.ok()) return lc.status();
+  out.core = std::move(*lc);
+  progress.Phase("computing dominators");
+  out.graph = std::make_unique<analysis::HeapGraph>(*out.core->heap, *out.core->graph,
+                                                    out.core->roots.roots);
+  out.retention = out.graph->ComputeRetention();
+  progress.Phase("building retention paths");
+  analysis::ReferenceTreeOptions ro;
+  ro.kind = a.tree == "dominator" ? analysis::TreeKind::kDominator : analysis::TreeKind::kBfs;
+  ro.max_depth = a.max_depth;
+  out.tree = analysis::BuildReferenceTree(*out.core, *out.graph, out.retention, ro);
+  return out;
+}
+
+std::string PathText(const analysis::PathTree& t, uint32_t i) {
+  std::vector<std::string> frames;
+  for (uint32_t j = i; j != analysis::TreeNode::kNoParent; j = t.nodes[j].parent) {
+    frames.push_back(analysis::FrameLabel(t.nodes[j].frame));
+  }
+  std::reverse(frames.begin(), frames.end());
+  return absl::StrJoin(frames, " → ");
+}
+
+nlohmann::ordered_json Summary(const Analysis& an, const analysis::PathTree& tree, size_t max_paths) {
+  const gocore::LoadedCore& c = *an.core;
+  nlohmann::ordered_json j;
+  j["go_version"] = c.program->build_info().go_version;
+  j["executable"] = c.program->exe().path();
+  j["objects"] = c.heap->num_objects();
+  j["allocated_bytes"] = c.heap->total_bytes();
+  j["reachable_objects"] = c.graph->reachable_objects;
+  j["reachable_bytes"] = c.graph->reachable_bytes;
+  j["unreachable_objects"] = c.graph->unreachable_objects;
+  j["unreachable_bytes"] = c.graph->unreachable_bytes;
+  j["typed_bytes"] = c.typing->typed_bytes;
+  j["untyped_bytes"] = c.typing->untyped_bytes;
+  j["runtime"] = {{"heap_marked", c.counters.heap_marked},
+                  {"heap_live", c.counters.heap_live},
+                  {"numgc", c.counters.num_gc}};
+  j["damage"] = nlohmann::ordered_json::object();
+  for (const auto& [k, v] : c.damage) j["damage"][k] = v;
+  std::vector<uint32_t> tops = tree.tops;
+  std::stable_sort(tops.begin(), tops.end(), [&](uint32_t x, uint32_t y) {
+    return tree.nodes[x].retained_bytes > tree.nodes[y].retained_bytes;
+  });
+  j["roots"] = nlohmann::ordered_json::array();
+  for (uint32_t i : tops) {
+    const auto& n = tree.nodes[i];
+    j["roots"].push_back({{"name", n.frame.name},
+                          {"kind", std::string(analysis::FrameKindName(n.frame.kind))},
+                          {"retained_bytes", n.retained_bytes},
+                          {"tree_bytes", n.cum_bytes},
+                          {"objects", n.cum_count}});
+  }
+  j["paths"] = analysis::PathsToJson(tree, max_paths);
+  return j;
+}
+
+int WriteOutputs(const Analysis& an, const analysis::PathTree& folded, const AnalyzeArgs& a) {
+  for (const std::string& o : a.outputs) {
+    absl::Status s;
+    if (absl::EndsWith(o, ".svg")) {
+      analysis::SvgOptions so;
+      so.title = "Reference flame graph: who keeps the heap alive";
+      so.subtitle = absl::StrCat(a.core, " — ", an.core->program->build_info().go_version);
+      s = analysis::WriteFlameSvgFile(folded, o, so);
+    } else if (absl::EndsWith(o, ".folded")) {
+      s = analysis::WriteFoldedFile(folded, o);
+    } else if (absl::EndsWith(o, ".pb.gz")) {
+      analysis::PprofOptions po;
+      po.comments = {a.core, an.core->program->build_info().go_version};
+      s = analysis::WritePprofFile(folded, o, po);
+    } else if (absl::EndsWith(o, ".json")) {
+      std::string text = Summary(an, folded, 1000).dump(2) + "\n";
+      FILE* f = std::fopen((o + ".tmp").c_str(), "w");
+      if (f == nullptr || std::fwrite(text.data(), 1, text.size(), f) != text.size() ||
+          std::fclose(f) != 0 || std::rename((o + ".tmp").c_str(), o.c_str()) != 0) {
+        s = absl::UnavailableError(absl::StrCat("cannot write ", o));
+      }
+    } else {
+      s = absl::InvalidArgumentError(
+          absl::StrCat(o, ": unknown output type (use .svg, .folded, .pb.gz or .json)"));
+    }
+    if (!s.ok()) return Fail(s);
+    std::fprintf(stderr, "wrote %s\n", o.c_str());
+  }
+  return kExitOk;
+}
+
+void PrintSummary(const Analysis& an, const analysis::PathTree& tree, int top) {
+  const gocore::LoadedCore& c = *an.core;
+  const auto& g = *c.graph;
+  std::printf("%s  %s\n", c.program->build_info().go_version.c_str(),
+              c.program->exe().path().c_str());
+  std::printf("heap        %s in %llu objects; runtime heapMarked %s after GC #%u\n",
+              analysis::HumanBytes(c.heap->total_bytes()).c_str(),
+              (unsigned long long)c.heap->num_objects(),
+              analysis::HumanBytes(c.counters.heap_marked).c_str(), c.counters.num_gc);
+  std::printf("reachable   %s in %llu objects; unreachable %s (garbage since the last GC)\n",
+              analysis::HumanBytes(g.reachable_bytes).c_str(),
+              (unsigned long long)g.reachable_objects,
+              analysis::HumanBytes(g.unreachable_bytes).c_str());
+  std::printf("typed       %.2f%% of reachable bytes (untyped %s)\n",
+              g.reachable_bytes ? 100.0 * c.typing->typed_bytes / g.reachable_bytes : 100.0,
+              analysis::HumanBytes(c.typing->untyped_bytes).c_str());
+
+  std::vector<uint32_t> tops = tree.tops;
+  std::stable_sort(tops.begin(), tops.end(), [&](uint32_t x, uint32_t y) {
+    return tree.nodes[x].retained_bytes > tree.nodes[y].retained_bytes;
+  });
+  std::printf("\nTop roots by retained bytes\n%12s %12s  %s\n", "RETAINED", "REACHED", "ROOT");
+  for (size_t k = 0; k < tops.size() && int(k) < top; k++) {
+    const auto& n = tree.nodes[tops[k]];
+    std::printf("%12s %12s  %s\n", analysis::HumanBytes(n.retained_bytes).c_str(),
+                analysis::HumanBytes(n.cum_bytes).c_str(), analysis::FrameLabel(n.frame).c_str());
+  }
+  std::vector<uint32_t> order;
+  for (uint32_t i = 0; i < tree.nodes.size(); i++) {
+    if (tree.nodes[i].parent != analysis::TreeNode::kNoParent) order.push_back(i);
+  }
+  std::stable_sort(order.begin(), order.end(), [&](uint32_t x, uint32_t y) {
+    return tree.nodes[x].retained_bytes > tree.nodes[y].retained_bytes;
+  });
+  std::printf("\nTop retention paths by retained bytes\n%12s %10s  %s\n", "RETAINED", "OBJECTS",
+              "PATH");
+  for (size_t k = 0; k < order.size() && int(k) < top; k++) {
+    const auto& n = tree.nodes[order[k]];
+    std::printf("%12s %10llu  %s\n", analysis::HumanBytes(n.retained_bytes).c_str(),
+                (unsigned long long)n.cum_count, PathText(tree, order[k]).c_str());
+  }
+  std::map<std::string, std::pair<uint64_t, uint64_t>> types;
+  for (uint32_t o = 0; o < c.heap->num_objects(); o++) {
+    if (!g.reachable(o)) continue;
+    auto& t = types[c.typing->ObjectTypeName(o)];
+    t.first += c.heap->object_size(o);
+    t.second++;
+  }
+  std::vector<std::pair<uint64_t, std::string>> tv;
+  for (const auto& [name, v] : types) tv.push_back({v.first, name});
+  std::stable_sort(tv.begin(), tv.end(), [](const auto& x, const auto& y) { return x.first > y.first; });
+  std::printf("\nTop types by reachable bytes\n%12s  %s\n", "BYTES", "TYPE");
+  for (size_t k = 0; k < tv.size() && int(k) < top; k++) {
+    std::printf("%12s  %s\n", analysis::HumanBytes(tv[k].first).c_str(), tv[k].second.c_str());
+  }
+}
+
+int RunAnalyze(const AnalyzeArgs& a) {
+  if (a.tree != "bfs" && a.tree != "dominator") {
+    std::fprintf(stderr, "goretain: --tree must be bfs or dominator\n");
+    return kExitUsage;
+  }
+  Progress progress("analyze");
+  auto an = Analyze(a.core, a.exe, a, progress);
+  if (!an.ok()) return Fail(an.status());
+  progress.Phase("folding and writing");
+  analysis::PathTree folded = analysis::FoldSmall(an->tree, {.min_fraction = a.min_width / 100});
+  int rc = WriteOutputs(*an, folded, a);
+  progress.Done();
+  if (rc != kExitOk) return rc;
+  PrintSummary(*an, folded, a.top);
+  return ReportDamage(an->core->damage);
+}
+
+struct DiffArgs {
+  std::string base, current, exe;
+  std::string output;
+  int top = 15;
+};
+
+int RunDiff(const DiffArgs& d) {
+  Progress progress("diff-cores");
+  AnalyzeArgs a;
+  auto base = Analyze(d.base, d.exe, a, progress);
+  if (!base.ok()) return Fail(base.status());
+  auto cur = Analyze(d.current, d.exe, a, progress);
+  if (!cur.ok()) return Fail(cur.status());
+  analysis::TreeDiff diff = analysis::DiffTrees(base->tree, cur->tree);
+  progress.Done();
+  if (!d.output.empty()) {
+    analysis::SvgOptions so;
+    so.title = "Differential reference flame graph (red grew, blue shrank)";
+    so.subtitle = absl::StrCat(d.base, " → ", d.current);
+    absl::Status s = analysis::WriteDiffFlameSvgFile(diff, d.output, so);
+    if (!s.ok()) return Fail(s);
+    std::fprintf(stderr, "wrote %s\n", d.output.c_str());
+  }
+  std::printf("reachable %s → %s (%+lld bytes)\n",
+              analysis::HumanBytes(diff.base_total_bytes).c_str(),
+              analysis::HumanBytes(diff.current_total_bytes).c_str(),
+              (long long)diff.delta_total_bytes());
+  std::printf("\nPaths that grew most\n%14s %10s  %s\n", "GREW BY", "OBJECTS", "PATH");
+  int shown = 0;
+  for (uint32_t i : diff.by_growth) {
+    const auto& n = diff.nodes[i];
+    if (n.delta_cum_bytes() <= 0 || shown >= d.top) break;
+    std::vector<std::string> frames;
+    for (uint32_t j = i; j != analysis::TreeNode::kNoParent; j = diff.nodes[j].parent) {
+      frames.push_back(analysis::FrameLabel(diff.nodes[j].frame));
+    }
+    std::reverse(frames.begin(), frames.end());
+    std::printf("%+14lld %+10lld  %s\n", (long long)n.delta_cum_bytes(),
+                (long long)n.delta_cum_count(), absl::StrJoin(frames, " → ").c_str());
+    shown++;
+  }
+  if (shown == 0) std::printf("(no path grew)\n");
+  int rc = ReportDamage(base->core->damage);
+  int rc2 = ReportDamage(cur->core->damage);
+  return rc != kExitOk ? rc : rc2;
+}
+
+}  // namespace
+
+void RegisterAnalyze(CLI::App& app, std::function<int()>* run) {
+  auto args = std::make_shared<AnalyzeArgs>();
+  auto* cmd = app.add_subcommand(
+      "analyze", "reference flame graph and retention paths of a Go core (who keeps what alive)");
+  cmd->add_option("core", args->core, "core file")->required();
+  cmd->add_option("--exe", args->exe, "the executable (default: as the core names it)");
+  cmd->add_option("-o,--output", args->outputs,
+                  "write FILE.svg, FILE.folded, FILE.pb.gz (pprof) or FILE.json (repeatable)");
+  cmd->add_option("--tree", args->tree, "bfs (first path that reaches an object) or dominator")
+      ->capture_default_str();
+  cmd->add_option("--min-width", args->min_width,
+                  "fold subtrees below this percent of the heap into (other)")
+      ->capture_default_str();
+  cmd->add_option("--max-depth", args->max_depth, "frames per path after the root")
+      ->capture_default_str();
+  cmd->add_option("--top", args->top, "rows in each summary table")->capture_default_str();
+  cmd->callback([run, args] { *run = [args] { return RunAnalyze(*args); }; });
+
+  auto dargs = std::make_shared<DiffArgs>();
+  auto* diff = app.add_subcommand("diff-cores",
+                                  "retention paths that grew between two cores of one program");
+  diff->add_option("base", dargs->base, "the older core")->required();
+  diff->add_option("current", dargs->current, "the newer core")->required();
+  diff->add_option("--exe", dargs->exe, "the executable (default: as the cores name it)");
+  diff->add_option("-o,--output", dargs->output, "write a differential flame graph (.svg)");
+  diff->add_option("--top", dargs->top, "paths listed")->capture_default_str();
+  diff->callback([run, dargs] { *run = [dargs] { return RunDiff(*dargs); }; });
+}
+
+}  // namespace goretain::cli

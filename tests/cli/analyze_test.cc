@@ -1,0 +1,243 @@
+// `goretain analyze` and `goretain diff-cores` on real cores of the fixtures, checked against the
+// fixture's own measurements, with the tools users open our files with (go tool pprof, Chromium).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <map>
+#include <regex>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "analysis/folded.h"
+#include "nlohmann/json.hpp"
+#include "tests/testing/browser.h"
+#include "tests/testing/fixtures.h"
+
+namespace goretain::testing {
+namespace {
+
+std::string Slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// A value as `go tool pprof` prints bytes ("6.63MB", "640.12kB", "48B"); 1024-based units.
+double PprofBytes(const std::string& s) {
+  static const std::pair<const char*, double> kUnits[] = {
+      {"GB", 1024.0 * 1024 * 1024}, {"MB", 1024.0 * 1024}, {"kB", 1024.0}, {"B", 1.0}};
+  for (const auto& [suffix, mult] : kUnits) {
+    if (absl::EndsWith(s, suffix)) {
+      double v = 0;
+      if (absl::SimpleAtod(s.substr(0, s.size() - strlen(suffix)), &v)) return v * mult;
+    }
+  }
+  return -1;
+}
+
+// cum bytes per function name from `go tool pprof -top`.
+std::map<std::string, double> PprofTopCum(const std::string& profile) {
+  CommandResult r = RunCommand({"go", "tool", "pprof", "-top", "-nodecount=2000",
+                                "-sample_index=inuse_space", profile},
+                               std::chrono::seconds(600));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::map<std::string, double> out;
+  bool table = false;
+  for (absl::string_view line : absl::StrSplit(r.out, '\n')) {
+    if (absl::StrContains(line, "flat%")) {
+      table = true;
+      continue;
+    }
+    if (!table) continue;
+    std::vector<std::string> f = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    if (f.size() < 6) continue;
+    // flat flat% sum% cum cum% name...
+    std::string name = f[5];
+    for (size_t i = 6; i < f.size(); i++) name += " " + f[i];
+    out[name] = PprofBytes(f[3]);
+  }
+  return out;
+}
+
+struct SvgFrame {
+  std::string name;
+  double x, width;
+  int y;
+  Rgb fill;
+};
+
+// Frames of one depth (1 = the roots) as the SVG draws them.
+std::vector<SvgFrame> SvgFramesAtDepth(const std::string& svg, int depth) {
+  std::vector<SvgFrame> out;
+  std::regex re("data-d=\"" + std::to_string(depth) +
+                "\"><title>([^\\n]*)\\n[^<]*</title><rect x=\"([0-9.]+)\" y=\"([0-9]+)\" "
+                "width=\"([0-9.]+)\" height=\"[0-9]+\" fill=\"rgb\\(([0-9]+),([0-9]+),([0-9]+)\\)\"");
+  for (std::sregex_iterator it(svg.begin(), svg.end(), re), end; it != end; ++it) {
+    const auto& m = *it;
+    out.push_back({m[1], std::stod(m[2]), std::stod(m[4]), std::stoi(m[3]),
+                   {std::stoi(m[5]), std::stoi(m[6]), std::stoi(m[7])}});
+  }
+  return out;
+}
+
+class AnalyzeTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(AnalyzeTest, PprofSvgAndFoldedShowThePlantedRoots) {
+  const Variant& v = VariantByName(GetParam());
+  TempDir tmp;
+  Child child({v.Binary("shapes")});
+  auto fx = nlohmann::json::parse(child.ReadLine(std::chrono::seconds(120)));
+  std::string err;
+  std::string core = Gcore(child.pid(), tmp.path(), &err);
+  ASSERT_FALSE(core.empty()) << err;
+  child.Kill();
+
+  CommandResult r = RunCommand({BinaryPath("goretain"), "analyze", core, "--exe",
+                                v.Binary("shapes"), "-o", tmp.File("a.svg"), "-o",
+                                tmp.File("a.pb.gz"), "-o", tmp.File("a.folded"), "-o",
+                                tmp.File("a.json")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto summary = nlohmann::json::parse(Slurp(tmp.File("a.json")));
+  for (const char* key : {"go_version", "objects", "allocated_bytes", "reachable_bytes",
+                          "unreachable_bytes", "typed_bytes", "runtime", "roots", "paths"}) {
+    EXPECT_TRUE(summary.contains(key)) << key;
+  }
+  EXPECT_EQ(summary["go_version"], fx["go_version"]);
+  // roots[] and paths[] come sorted by retained bytes.
+  for (const char* list : {"roots", "paths"}) {
+    for (size_t i = 1; i < summary[list].size(); i++) {
+      EXPECT_GE(summary[list][i - 1]["retained_bytes"].get<uint64_t>(),
+                summary[list][i]["retained_bytes"].get<uint64_t>());
+    }
+  }
+
+  // go tool pprof -top lists each planted root with the size the runtime measured for it.
+  auto cum = PprofTopCum(tmp.File("a.pb.gz"));
+  for (const auto& [name, m] : fx["structures"].items()) {
+    std::string root = m["root"];
+    double want = m["bytes"];
+    ASSERT_TRUE(cum.count(root)) << root << " not in pprof -top";
+    EXPECT_NEAR(cum[root], want, want * 0.01) << name << " (" << root << ")";
+  }
+
+  // The folded stacks re-parse to the same total as the tree.
+  std::ifstream folded(tmp.File("a.folded"));
+  auto stacks = analysis::ReadFolded(folded);
+  ASSERT_TRUE(stacks.ok()) << stacks.status();
+  uint64_t folded_total = 0, tree_total = 0;
+  for (const auto& s : *stacks) folded_total += s.value;
+  for (const auto& root : summary["roots"]) tree_total += root["tree_bytes"].get<uint64_t>();
+  EXPECT_EQ(folded_total, tree_total);
+  EXPECT_EQ(tree_total, summary["reachable_bytes"].get<uint64_t>());
+
+  // The SVG renders in Chromium, and the widest root frames are planted roots drawn at their
+  // place and width.
+  std::string svg = Slurp(tmp.File("a.svg"));
+  auto frames = SvgFramesAtDepth(svg, 1);
+  ASSERT_GE(frames.size(), 5u);
+  frames.erase(std::remove_if(frames.begin(), frames.end(),
+                              [](const SvgFrame& f) { return f.name == "(other)"; }),
+               frames.end());
+  std::sort(frames.begin(), frames.end(),
+            [](const SvgFrame& a, const SvgFrame& b) { return a.width > b.width; });
+  std::set<std::string> planted;
+  for (const auto& [name, m] : fx["structures"].items()) planted.insert(m["root"]);
+  Image img = Screenshot(tmp.path(), tmp.File("a.svg"), "", "a.png");
+  ASSERT_GT(img.width, 0);
+  for (size_t i = 0; i < 5; i++) {
+    const SvgFrame& f = frames[i];
+    EXPECT_TRUE(planted.count(f.name)) << "widest frame #" << i << " is " << f.name;
+    // Pixels at both ends of the frame (second pixel row, free of text) have its colour.
+    int y = f.y + 1;
+    EXPECT_EQ(img.At(static_cast<int>(f.x) + 1, y), f.fill) << f.name << " x=" << f.x << " y=" << y << " w=" << f.width;
+    EXPECT_EQ(img.At(static_cast<int>(f.x + f.width) - 2, y), f.fill) << f.name;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllVariants, AnalyzeTest, ::testing::ValuesIn(VariantNames()),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           for (char& ch : n) {
+                             if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           }
+                           return n;
+                         });
+
+TEST(AnalyzeDeterminismTest, SameCoreGivesByteIdenticalOutputs) {
+  const Variant& v = Variants().back();
+  TempDir tmp;
+  Child child({v.Binary("shapes")});
+  ASSERT_FALSE(child.ReadLine(std::chrono::seconds(120)).empty());
+  std::string err;
+  std::string core = Gcore(child.pid(), tmp.path(), &err);
+  ASSERT_FALSE(core.empty()) << err;
+  child.Kill();
+  for (const char* run : {"1", "2"}) {
+    std::string d = std::string("run") + run;
+    CommandResult r = RunCommand(
+        {BinaryPath("goretain"), "analyze", core, "-o", tmp.File(d + ".svg"), "-o",
+         tmp.File(d + ".pb.gz"), "-o", tmp.File(d + ".folded"), "-o", tmp.File(d + ".json")});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  for (const char* ext : {".svg", ".pb.gz", ".folded", ".json"}) {
+    std::string a = Slurp(tmp.File(std::string("run1") + ext));
+    EXPECT_FALSE(a.empty());
+    EXPECT_TRUE(a == Slurp(tmp.File(std::string("run2") + ext))) << ext << " differs";
+  }
+}
+
+TEST(DiffCoresTest, GrownCacheComesFirstAndIsRed) {
+  const Variant& v = Variants().back();
+  TempDir tmp;
+  Child child({v.Binary("grower")}, {}, /*stdin_pipe=*/true);
+  ASSERT_FALSE(child.ReadLine(std::chrono::seconds(60)).empty());
+  ASSERT_TRUE(child.WriteLine("grow 2000"));
+  ASSERT_FALSE(child.ReadLine(std::chrono::seconds(60)).empty());
+  std::string err;
+  std::filesystem::create_directories(tmp.path() + "/a");
+  std::string a = Gcore(child.pid(), tmp.path() + "/a", &err);
+  ASSERT_FALSE(a.empty()) << err;
+  ASSERT_TRUE(child.WriteLine("grow 20000"));
+  auto grown = nlohmann::json::parse(child.ReadLine(std::chrono::seconds(60)));
+  EXPECT_EQ(grown["sessions"], 22000);
+  std::filesystem::create_directories(tmp.path() + "/b");
+  std::string b = Gcore(child.pid(), tmp.path() + "/b", &err);
+  ASSERT_FALSE(b.empty()) << err;
+  child.Kill();
+
+  CommandResult r = RunCommand({BinaryPath("goretain"), "diff-cores", a, b, "--exe",
+                                v.Binary("grower"), "-o", tmp.File("diff.svg")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // The first grown path is the planted cache, down to the sessions' history.
+  std::vector<std::string> lines = absl::StrSplit(r.out, '\n');
+  auto header = std::find_if(lines.begin(), lines.end(),
+                             [](const std::string& l) { return absl::StrContains(l, "GREW BY"); });
+  ASSERT_NE(header, lines.end()) << r.out;
+  ASSERT_NE(header + 1, lines.end());
+  EXPECT_TRUE(absl::StrContains(*(header + 1), "main.sessionCache")) << *(header + 1);
+  bool history = false;
+  for (auto it = header + 1; it != lines.end() && it != header + 6; ++it) {
+    history |= absl::StrContains(*it, "main.sessionCache") && absl::StrContains(*it, "History");
+  }
+  EXPECT_TRUE(history) << r.out;
+  // In the differential flame graph the cache's root frame is red (grew), the steady one not.
+  std::string svg = Slurp(tmp.File("diff.svg"));
+  auto roots = SvgFramesAtDepth(svg, 1);
+  bool found = false;
+  for (const SvgFrame& f : roots) {
+    if (f.name == "main.sessionCache") {
+      found = true;
+      EXPECT_GT(f.fill.r, f.fill.b + 60) << "not red: rgb(" << f.fill.r << "," << f.fill.g << ","
+                                         << f.fill.b << ")";
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
+}  // namespace
+}  // namespace goretain::testing
