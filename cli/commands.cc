@@ -79,12 +79,12 @@ void Progress::Done() {
 void RegisterCommands(CLI::App& app, std::function<int()>* run) {
   RegisterPs(app, run);
   RegisterHeap(app, run);
+  RegisterSnapshot(app, run);
   // Subcommands that later work adds; listed so that users see the whole tool.
   const std::pair<const char*, const char*> later[] = {
       {"roots", "GC roots of a Go core by reachable bytes, goroutines with traces"},
       {"analyze", "reference flame graph and retention paths of a Go core"},
       {"diff-cores", "retention paths that grew between two cores"},
-      {"snapshot", "take a low-pause core of a live Go process"},
       {"targets", "targets known to the collector"},
       {"snapshots", "snapshots of a target stored by the collector"},
       {"diff", "diff two stored snapshots"},

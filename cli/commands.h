@@ -20,6 +20,7 @@ void RegisterCommands(CLI::App& app, std::function<int()>* run);
 
 // One subcommand each (cli/<name>_command.cc).
 void RegisterHeap(CLI::App& app, std::function<int()>* run);
+void RegisterSnapshot(CLI::App& app, std::function<int()>* run);
 
 // Exit codes shared by the subcommands.
 inline constexpr int kExitOk = 0;

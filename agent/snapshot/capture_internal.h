@@ -1,0 +1,61 @@
+// Steps shared by the capture modes (snapshot.cc, fork_mode.cc). Internal to
+// agent/snapshot.
+#ifndef GORETAIN_AGENT_SNAPSHOT_CAPTURE_INTERNAL_H_
+#define GORETAIN_AGENT_SNAPSHOT_CAPTURE_INTERNAL_H_
+
+#include <sys/types.h>
+
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "agent/snapshot/freezer.h"
+#include "agent/snapshot/memory_copy.h"
+#include "agent/snapshot/pagemap.h"
+#include "agent/snapshot/process_image.h"
+#include "agent/snapshot/snapshot.h"
+
+namespace goretain::agent::snapshot {
+
+// Upper bound of the bytes a snapshot will copy, from a running target.
+absl::StatusOr<uint64_t> EstimateCopyBytes(const std::vector<Mapping>& smaps,
+                                           Pagemap& pagemap);
+
+// Registers and per-thread /proc fields of every stopped thread.
+absl::Status CaptureThreads(pid_t pid, const std::vector<pid_t>& tids,
+                            ProcessImage* image);
+// /proc/PID/maps of the frozen target, with VmFlags from `smaps` (read before
+// the freeze) or, for areas created since, from a fresh smaps.
+absl::StatusOr<std::vector<Mapping>> ReadFrozenMaps(
+    pid_t pid, const std::vector<Mapping>& smaps);
+// stat, status, cmdline and auxv.
+absl::Status ReadProcessInfo(pid_t pid, ProcessInfo* info);
+
+// What to copy: one segment per mapping, with the page runs to read for it.
+struct CopyPlan {
+  std::vector<Segment> segments;           // regions still empty
+  std::vector<std::vector<PageRun>> runs;  // per segment
+  uint64_t bytes = 0;
+};
+// Decides, from the mappings and the pages present in `pagemap`'s process.
+absl::StatusOr<CopyPlan> PlanCopy(const std::vector<Mapping>& maps,
+                                  Pagemap& pagemap);
+// Reads the planned runs from process `pid` into image->buffer and sets
+// image->segments. DeadlineExceeded past `deadline`; NotFound if the process is
+// gone.
+absl::Status CopyPlanned(pid_t pid, CopyPlan plan, Clock::time_point deadline,
+                         const SnapshotOptions& options, ProcessImage* image,
+                         CopyStats* stats);
+// Drops the first-page copies that turned out not to be ELF headers.
+void FinishElfHeaders(ProcessImage* image);
+
+// The fork mode (fork_mode.cc).
+absl::StatusOr<Capture> CaptureWithFork(pid_t pid,
+                                        const SnapshotOptions& options,
+                                        const std::vector<Mapping>& smaps,
+                                        Pagemap& pagemap,
+                                        std::unique_ptr<CopyBuffer> buffer);
+
+}  // namespace goretain::agent::snapshot
+
+#endif  // GORETAIN_AGENT_SNAPSHOT_CAPTURE_INTERNAL_H_
