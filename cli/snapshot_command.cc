@@ -20,7 +20,7 @@ struct SnapshotArgs {
   int pid = 0;
   std::string output;
   int max_pause_ms = 5000;
-  std::string mode = "copy";
+  std::string mode = "auto";
   bool json = false;
 };
 
@@ -41,7 +41,7 @@ int RunSnapshot(const SnapshotArgs& a) {
   if (!mode.has_value()) {
     std::fprintf(
         stderr,
-        "goretain: snapshot: --mode must be 'copy' or 'fork', not '%s'\n",
+        "goretain: snapshot: --mode must be copy, fork or auto, not '%s'\n",
         a.mode.c_str());
     return kExitUsage;
   }
@@ -61,7 +61,8 @@ int RunSnapshot(const SnapshotArgs& a) {
   if (!r.ok()) {
     std::string msg(r.status().message());
     if (absl::IsDeadlineExceeded(r.status())) {
-      msg += " (raise --max-pause, or try --mode fork)";
+      msg += a.mode == "copy" ? " (raise --max-pause, or try --mode fork)"
+                              : " (raise --max-pause)";
     }
     return Fail(absl::Status(r.status().code(), "snapshot: " + msg));
   }
@@ -73,6 +74,7 @@ int RunSnapshot(const SnapshotArgs& a) {
     j["fallback_reason"] = r->fallback_reason;
     j["pause_ms"] = Ms(r->pause);
     j["freeze_ms"] = Ms(r->freeze);
+    j["fork_ms"] = Ms(r->fork);
     j["copy_ms"] = Ms(r->copy);
     j["write_ms"] = Ms(r->write);
     j["total_ms"] = Ms(r->total);
@@ -85,6 +87,7 @@ int RunSnapshot(const SnapshotArgs& a) {
     j["core_disk_bytes"] = r->core_disk_bytes;
     j["zero_pages"] = r->zero_pages;
     j["pagemap_scan"] = r->pagemap_scan;
+    j["warning"] = r->warning;
     std::printf("%s\n", j.dump().c_str());
     return kExitOk;
   }
@@ -93,14 +96,25 @@ int RunSnapshot(const SnapshotArgs& a) {
   if (!r->fallback_reason.empty()) {
     std::printf("  fork mode not used: %s\n", r->fallback_reason.c_str());
   }
-  std::printf(
-      "  pause %.1f ms (freeze %.1f ms, copy %.1f ms), %zu threads, %s "
-      "copied\n",
-      Ms(r->pause), Ms(r->freeze), Ms(r->copy), r->threads,
-      Size(r->bytes_copied).c_str());
+  if (r->mode == snap::Mode::kFork) {
+    std::printf(
+        "  pause %.1f ms (freeze %.1f ms, fork %.1f ms), %zu threads; %s "
+        "copied from the child in %.0f ms after the pause\n",
+        Ms(r->pause), Ms(r->freeze), Ms(r->fork), r->threads,
+        Size(r->bytes_copied).c_str(), Ms(r->copy));
+  } else {
+    std::printf(
+        "  pause %.1f ms (freeze %.1f ms, copy %.1f ms), %zu threads, %s "
+        "copied\n",
+        Ms(r->pause), Ms(r->freeze), Ms(r->copy), r->threads,
+        Size(r->bytes_copied).c_str());
+  }
   std::printf("  core %s, %s on disk, written in %.0f ms\n",
               Size(r->core_size).c_str(), Size(r->core_disk_bytes).c_str(),
               Ms(r->write));
+  if (!r->warning.empty()) {
+    std::fprintf(stderr, "goretain: snapshot: %s\n", r->warning.c_str());
+  }
   return kExitOk;
 }
 
@@ -118,8 +132,8 @@ void RegisterSnapshot(CLI::App& app, std::function<int()>* run) {
       ->capture_default_str();
   cmd->add_option("--mode", a->mode,
                   "copy: stop, copy, resume; fork: the target forks a "
-                  "copy-on-write child that "
-                  "is read after resuming (see docs/snapshot.md)")
+                  "copy-on-write child that is read after resuming; auto: "
+                  "fork from 64 MiB of data (docs/snapshot.md)")
       ->capture_default_str();
   cmd->add_flag("--json", a->json, "print the result as one JSON object");
   cmd->callback([run, a] { *run = [a] { return RunSnapshot(*a); }; });

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "agent/snapshot/capture_internal.h"
 #include "agent/snapshot/registers.h"
 #include "agent/snapshot/selection.h"
@@ -126,18 +127,40 @@ absl::StatusOr<CopyPlan> PlanCopy(const std::vector<Mapping>& maps,
 }
 
 absl::Status CopyPlanned(pid_t pid, CopyPlan plan, Clock::time_point deadline,
-                         const SnapshotOptions& options, ProcessImage* image,
-                         CopyStats* stats) {
-  image->segments = std::move(plan.segments);
+                         const SnapshotOptions& options, CopyBuffer* buffer,
+                         std::vector<Segment>* out, CopyStats* stats) {
   std::function<void()> between;
-  if (options.on_phase)
+  if (options.on_phase) {
     between = [&options] { options.on_phase(Phase::kCopyBatch); };
-  for (size_t i = 0; i < image->segments.size(); ++i) {
+  }
+  for (size_t i = 0; i < plan.segments.size(); ++i) {
+    out->push_back(std::move(plan.segments[i]));
     if (plan.runs[i].empty()) continue;
-    RETURN_IF_ERROR(CopyRuns(pid, plan.runs[i], image->buffer.get(), deadline,
-                             &image->segments[i].regions, stats, between));
+    RETURN_IF_ERROR(CopyRuns(pid, plan.runs[i], buffer, deadline,
+                             &out->back().regions, stats, between));
   }
   return absl::OkStatus();
+}
+
+absl::Status CopyFrozenProcess(pid_t pid, const std::vector<Mapping>& maps,
+                               Pagemap& pagemap, Clock::time_point deadline,
+                               const SnapshotOptions& options,
+                               ProcessImage* image, CopyStats* stats) {
+  ASSIGN_OR_RETURN(CopyPlan plan, PlanCopy(maps, pagemap));
+  const uint64_t planned = plan.bytes;
+  image->segments.clear();
+  absl::Status copied =
+      CopyPlanned(pid, std::move(plan), deadline, options, image->buffer.get(),
+                  &image->segments, stats);
+  if (absl::IsDeadlineExceeded(copied)) {
+    return absl::DeadlineExceededError(
+        absl::StrFormat("the pause reached its limit of %d ms after copying "
+                        "%.1f of %.1f MiB; the target "
+                        "was resumed and no core was written",
+                        options.max_pause.count(), stats->bytes / 1048576.0,
+                        planned / 1048576.0));
+  }
+  return copied;
 }
 
 void FinishElfHeaders(ProcessImage* image) {

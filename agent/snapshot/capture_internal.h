@@ -17,6 +17,10 @@
 
 namespace goretain::agent::snapshot {
 
+inline void NotifyPhase(const SnapshotOptions& options, Phase phase) {
+  if (options.on_phase) options.on_phase(phase);
+}
+
 // Upper bound of the bytes a snapshot will copy, from a running target.
 absl::StatusOr<uint64_t> EstimateCopyBytes(const std::vector<Mapping>& smaps,
                                            Pagemap& pagemap);
@@ -40,14 +44,28 @@ struct CopyPlan {
 // Decides, from the mappings and the pages present in `pagemap`'s process.
 absl::StatusOr<CopyPlan> PlanCopy(const std::vector<Mapping>& maps,
                                   Pagemap& pagemap);
-// Reads the planned runs from process `pid` into image->buffer and sets
-// image->segments. DeadlineExceeded past `deadline`; NotFound if the process is
-// gone.
+// Reads the planned runs from process `pid` into `buffer` and appends the
+// segments to `out`. DeadlineExceeded past `deadline`; NotFound if the process
+// is gone.
 absl::Status CopyPlanned(pid_t pid, CopyPlan plan, Clock::time_point deadline,
-                         const SnapshotOptions& options, ProcessImage* image,
-                         CopyStats* stats);
+                         const SnapshotOptions& options, CopyBuffer* buffer,
+                         std::vector<Segment>* out, CopyStats* stats);
+// Stop-and-copy's copy: plans every mapping from `pagemap` and reads it from
+// the frozen `pid`. DeadlineExceeded (saying how far it got and that the target
+// is resumed) past `deadline`.
+absl::Status CopyFrozenProcess(pid_t pid, const std::vector<Mapping>& maps,
+                               Pagemap& pagemap, Clock::time_point deadline,
+                               const SnapshotOptions& options,
+                               ProcessImage* image, CopyStats* stats);
 // Drops the first-page copies that turned out not to be ELF headers.
 void FinishElfHeaders(ProcessImage* image);
+
+// Stop-and-copy from the start (snapshot.cc); fork mode falls back to it.
+absl::StatusOr<Capture> CaptureStopAndCopy(pid_t pid,
+                                           const SnapshotOptions& options,
+                                           const std::vector<Mapping>& smaps,
+                                           Pagemap& pagemap,
+                                           std::unique_ptr<CopyBuffer> buffer);
 
 // The fork mode (fork_mode.cc).
 absl::StatusOr<Capture> CaptureWithFork(pid_t pid,

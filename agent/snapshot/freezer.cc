@@ -235,6 +235,17 @@ std::vector<pid_t> Freezer::StoppedThreads() const {
   return out;
 }
 
+int Freezer::PendingSignal(pid_t tid) const {
+  for (const Thread& t : threads_) {
+    if (t.tid == tid) return t.pending_signal;
+  }
+  return 0;
+}
+
+void Freezer::SetPendingSignal(pid_t tid, int sig) {
+  if (Thread* t = Find(tid)) t->pending_signal = sig;
+}
+
 absl::Status Freezer::CheckAlive() {
   for (Thread& t : threads_) {
     if (t.gone || !t.stopped) continue;

@@ -70,6 +70,11 @@ class Freezer {
   // for (bounded) first. Idempotent.
   Clock::time_point Release();
 
+  // The signal held for a stopped thread (0: none), and changing it (a mode
+  // that runs the thread catches signals meanwhile).
+  int PendingSignal(pid_t tid) const;
+  void SetPendingSignal(pid_t tid, int sig);
+
   // Checks that the threads are still the process's: a thread that was killed
   // meanwhile (SIGKILL wakes even stopped threads) makes this Aborted.
   absl::Status CheckAlive();

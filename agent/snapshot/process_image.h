@@ -54,8 +54,8 @@ struct Segment {
   Mapping mapping;
   DumpPolicy policy = DumpPolicy::kNone;
   uint64_t dump_size = 0;
-  std::vector<Region>
-      regions;  // sorted, non-overlapping, inside the dumped range
+  // Sorted, non-overlapping, inside the dumped range.
+  std::vector<Region> regions;
 };
 
 struct ProcessInfo {
@@ -70,10 +70,10 @@ struct ProcessInfo {
 // memory).
 struct ProcessImage {
   ProcessInfo process;
-  std::vector<ThreadState>
-      threads;  // the thread group leader first, if it is alive
-  std::vector<Segment>
-      segments;  // every mapping of the target, sorted by address
+  // The thread group leader first, if it is alive.
+  std::vector<ThreadState> threads;
+  // Every mapping of the target, sorted by address.
+  std::vector<Segment> segments;
   std::unique_ptr<CopyBuffer> buffer;
 };
 

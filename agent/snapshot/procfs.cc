@@ -208,6 +208,7 @@ absl::StatusOr<ProcStat> ReadStat(pid_t pid, pid_t tid) {
   st.cstime_ticks = u64(17);
   st.nice = i64(19);
   st.start_time_ticks = u64(22);
+  if (f.size() > 38 - 3) st.exit_signal = static_cast<int>(i64(38));
   return st;
 }
 

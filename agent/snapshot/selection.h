@@ -9,11 +9,11 @@
 namespace goretain::agent::snapshot {
 
 enum class MappingClass {
-  kSkip,  // unreadable (PROT_NONE reservations), [vvar], [vsyscall],
-          // VM_DONTDUMP, VM_IO, shared file mappings (the file holds them)
+  kSkip,       // unreadable (PROT_NONE reservations), [vvar], [vsyscall],
+               // VM_DONTDUMP, VM_IO, shared file mappings (the file holds them)
   kAnonymous,  // private anonymous memory (heap arenas, stacks, bss) and shared
                // memory (shmem, memfd): the pages present or swapped
-  kWhole,        // [vdso]: small, and debuggers unwind signal frames through it
+  kWhole,      // [vdso]: small, and debuggers unwind signal frames through it
   kFilePrivate,  // private file mapping: whole if it holds copy-on-write pages
                  // (.data, relocated .data.rel.ro), else only its first page if
                  // it is an ELF header, else nothing

@@ -24,6 +24,8 @@ void Notify(const SnapshotOptions& o, Phase p) {
   if (o.on_phase) o.on_phase(p);
 }
 
+}  // namespace
+
 // Stop-and-copy: everything is copied inside the pause.
 absl::StatusOr<Capture> CaptureStopAndCopy(pid_t pid,
                                            const SnapshotOptions& options,
@@ -49,19 +51,10 @@ absl::StatusOr<Capture> CaptureStopAndCopy(pid_t pid,
     RETURN_IF_ERROR(CaptureThreads(pid, freezer->StoppedThreads(), &cap.image));
     ASSIGN_OR_RETURN(std::vector<Mapping> maps, ReadFrozenMaps(pid, smaps));
     RETURN_IF_ERROR(ReadProcessInfo(pid, &cap.image.process));
-    ASSIGN_OR_RETURN(CopyPlan plan, PlanCopy(maps, pagemap));
     copy_start = Clock::now();
-    absl::Status copied =
-        CopyPlanned(pid, plan, deadline, options, &cap.image, &stats);
+    absl::Status copied = CopyFrozenProcess(pid, maps, pagemap, deadline,
+                                            options, &cap.image, &stats);
     copy_end = Clock::now();
-    if (absl::IsDeadlineExceeded(copied)) {
-      return absl::DeadlineExceededError(
-          absl::StrFormat("the pause reached its limit of %d ms after copying "
-                          "%.1f of %.1f MiB; the target "
-                          "was resumed and no core was written",
-                          options.max_pause.count(), stats.bytes / 1048576.0,
-                          plan.bytes / 1048576.0));
-    }
     RETURN_IF_ERROR(copied);
     return freezer->CheckAlive();
   }();
@@ -88,14 +81,14 @@ absl::StatusOr<Capture> CaptureStopAndCopy(pid_t pid,
   return cap;
 }
 
-}  // namespace
-
 std::string_view ModeName(Mode mode) {
   switch (mode) {
     case Mode::kStopAndCopy:
       return "copy";
     case Mode::kFork:
       return "fork";
+    case Mode::kAuto:
+      return "auto";
   }
   return "?";
 }
@@ -103,6 +96,7 @@ std::string_view ModeName(Mode mode) {
 std::optional<Mode> ParseMode(std::string_view name) {
   if (name == "copy") return Mode::kStopAndCopy;
   if (name == "fork") return Mode::kFork;
+  if (name == "auto") return Mode::kAuto;
   return std::nullopt;
 }
 
@@ -160,11 +154,13 @@ absl::StatusOr<Capture> CaptureProcess(pid_t pid,
   auto buffer = std::make_unique<CopyBuffer>();
   RETURN_IF_ERROR(buffer->Reserve(estimate + estimate / 8 + (16 << 20)));
 
+  const bool fork =
+      options.mode == Mode::kFork ||
+      (options.mode == Mode::kAuto && estimate >= options.auto_fork_bytes);
   absl::StatusOr<Capture> cap =
-      options.mode == Mode::kFork
-          ? CaptureWithFork(pid, options, *smaps, **pagemap, std::move(buffer))
-          : CaptureStopAndCopy(pid, options, *smaps, **pagemap,
-                               std::move(buffer));
+      fork ? CaptureWithFork(pid, options, *smaps, **pagemap, std::move(buffer))
+           : CaptureStopAndCopy(pid, options, *smaps, **pagemap,
+                                std::move(buffer));
   if (!cap.ok()) return cap.status();
   cap->result.total = Clock::now() - start;
   return cap;

@@ -36,19 +36,21 @@ namespace goretain::agent::snapshot {
 
 enum class Mode {
   // Freeze, copy every page that holds data, resume. No code runs in the
-  // target.
+  // target; the pause grows with the data (about 0.4 s per GiB here).
   kStopAndCopy,
-  // Freeze, make the target fork a copy-on-write child (one injected fork
-  // syscall, see
-  // docs/snapshot.md for when that is safe), resume, copy from the frozen child
-  // at leisure.
-  // The pause no longer grows with the heap's size. Falls back to kStopAndCopy
-  // (and says why)
-  // when a safety check fails.
+  // Freeze, make the target fork a copy-on-write child (one injected clone
+  // syscall; docs/snapshot.md says when that is safe), resume, read the frozen
+  // child at leisure. The pause grows with the page tables only (tens of ms per
+  // GiB). Falls back to kStopAndCopy, saying why, when a check fails.
   kFork,
+  // kFork when the copy would be large (SnapshotOptions::auto_fork_bytes), else
+  // kStopAndCopy: small heaps are copied in a few ms anyway, without running
+  // anything in the target.
+  kAuto,
 };
 std::string_view ModeName(Mode mode);
-std::optional<Mode> ParseMode(std::string_view name);  // "copy" | "fork"
+// "copy" | "fork" | "auto"
+std::optional<Mode> ParseMode(std::string_view name);
 
 // Moments at which SnapshotOptions::on_phase is called, for tests that act
 // mid-snapshot.
@@ -57,6 +59,8 @@ enum class Phase { kFrozen, kCopyBatch, kResumed, kWriting };
 struct SnapshotOptions {
   std::string output_path;  // the core to write; its directory must exist
   Mode mode = Mode::kStopAndCopy;
+  // kAuto forks from this much data to copy (~25 ms of copying) upwards.
+  uint64_t auto_fork_bytes = uint64_t{64} << 20;
   // Longest pause allowed: past it the copy stops, the target is resumed and
   // the snapshot fails with DeadlineExceeded. Also bounds the wait for every
   // thread to stop.
@@ -87,15 +91,17 @@ struct SnapshotResult {
   pid_t pid = 0;
   std::string path;
   Mode mode = Mode::kStopAndCopy;  // the mode actually used
-  std::string
-      fallback_reason;  // why kFork fell back to kStopAndCopy, if it did
-  std::chrono::nanoseconds
-      pause{};  // first thread stopped -> last thread resumed
+  // Why kFork fell back to kStopAndCopy, if it did.
+  std::string fallback_reason;
+  // First thread stopped -> last thread resumed.
+  std::chrono::nanoseconds pause{};
   std::chrono::nanoseconds freeze{};  // first interrupt -> all threads stopped
-  std::chrono::nanoseconds
-      copy{};  // copying memory (inside the pause in kStopAndCopy)
+  // Copying memory (inside the pause in kStopAndCopy).
+  std::chrono::nanoseconds copy{};
+  std::chrono::nanoseconds fork{};   // the injected clone, inside the pause
   std::chrono::nanoseconds write{};  // writing the core (after the pause)
   std::chrono::nanoseconds total{};
+  std::string warning;  // worth telling the user, e.g. a child left unreaped
   size_t threads = 0;
   size_t mappings = 0;         // PT_LOAD headers
   size_t dumped_mappings = 0;  // of which with data in the core
@@ -110,8 +116,8 @@ struct SnapshotResult {
 // A capture in memory, before it is written.
 struct Capture {
   ProcessImage image;
-  SnapshotResult
-      result;  // timings and counts so far (no path, no write figures)
+  // Timings and counts so far (no path, no write figures).
+  SnapshotResult result;
 };
 
 // Freezes `pid`, copies what the core needs, resumes it. Errors (the target

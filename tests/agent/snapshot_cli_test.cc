@@ -136,19 +136,23 @@ TEST(SnapshotCliTest, DiskFull) {
 }
 
 // The analyser gives the same totals on our core and on gcore's core of the
-// same idle process.
-class HeapCrossCheckTest : public ::testing::TestWithParam<bool> {};
+// same idle process. Parameters: PIE executable, snapshot mode.
+class HeapCrossCheckTest
+    : public ::testing::TestWithParam<std::tuple<bool, std::string>> {};
 
 TEST_P(HeapCrossCheckTest, SameTotalsAsOnAGcoreCore) {
+  const auto& [pie, mode] = GetParam();
   const Variant& newest = NewestVariant();
-  const Variant& v = GetParam() ? VariantByName(newest.name + "-pie") : newest;
+  const Variant& v = pie ? VariantByName(newest.name + "-pie") : newest;
   StallMeter target(v, 64);
   ASSERT_TRUE(target.started());
   std::this_thread::sleep_for(
       std::chrono::milliseconds(300));  // let the runtime settle
   TempDir dir;
-  CommandResult r = Snapshot(target.pid(), dir.File("ours"));
+  CommandResult r =
+      Snapshot(target.pid(), dir.File("ours"), {"--mode", mode, "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["mode"], mode);
   CommandResult g = RunCommand(
       {"gcore", "-o", dir.File("gcore"), std::to_string(target.pid())},
       std::chrono::seconds(300));
@@ -175,10 +179,34 @@ TEST_P(HeapCrossCheckTest, SameTotalsAsOnAGcoreCore) {
             target.ready()["heap_bytes"].get<double>() * 0.99);
 }
 
-INSTANTIATE_TEST_SUITE_P(NonPieAndPie, HeapCrossCheckTest, ::testing::Bool(),
-                         [](const auto& info) {
-                           return info.param ? "pie" : "nonpie";
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    PieAndMode, HeapCrossCheckTest,
+    ::testing::Combine(::testing::Bool(), ::testing::Values("copy", "fork")),
+    [](const auto& info) {
+      return std::string(std::get<0>(info.param) ? "pie_" : "nonpie_") +
+             std::get<1>(info.param);
+    });
+
+TEST(SnapshotCliTest, AutoModeForksOnlyLargeHeaps) {
+  Child idle({NewestVariant().Binary("idle")});
+  ASSERT_FALSE(idle.ReadLine().empty());
+  StallMeter big(NewestVariant(), 128);
+  ASSERT_TRUE(big.started());
+  TempDir dir;
+  CommandResult small = Snapshot(idle.pid(), dir.File("a"), {"--json"});
+  ASSERT_EQ(small.exit_code, 0) << small.err;
+  EXPECT_EQ(nlohmann::json::parse(small.out)["mode"], "copy");
+  CommandResult large = Snapshot(big.pid(), dir.File("b"), {"--json"});
+  ASSERT_EQ(large.exit_code, 0) << large.err;
+  auto j = nlohmann::json::parse(large.out);
+  EXPECT_EQ(j["mode"], "fork") << j["fallback_reason"];
+  EXPECT_GT(j["fork_ms"].get<double>(), 0);
+  // Human-readable output of a fork-mode snapshot.
+  CommandResult text = Snapshot(big.pid(), dir.File("c"), {"--mode", "fork"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_TRUE(absl::StrContains(text.out, "fork mode")) << text.out;
+  EXPECT_TRUE(absl::StrContains(text.out, "copied from the child")) << text.out;
+}
 
 }  // namespace
 }  // namespace goretain::testing

@@ -8,10 +8,12 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "absl/strings/match.h"
 #include "agent/snapshot/core_writer.h"
+#include "agent/snapshot/headroom.h"
 #include "agent/snapshot/memory_copy.h"
 #include "agent/snapshot/output_file.h"
 #include "agent/snapshot/pagemap.h"
@@ -374,6 +376,50 @@ TEST(CoreWriterTest, MoreThan65535MappingsUseExtendedNumbering) {
   auto core = CoreView::Open(dir.File("core"));
   ASSERT_NE(core, nullptr);
   EXPECT_EQ(core->loads.size(), 70000u);
+}
+
+// A fake cgroup v1 tree mirroring this process's memory cgroup path: the
+// tightest ancestor wins, and the machine's MemAvailable bounds it all.
+TEST(HeadroomTest, TightestMemoryCgroupLevelWins) {
+  std::ifstream cg("/proc/self/cgroup");
+  std::string line, path;
+  while (std::getline(cg, line)) {
+    size_t a = line.find(':'), b = line.find(':', a + 1);
+    std::string controllers = line.substr(a + 1, b - a - 1);
+    if (("," + controllers + ",").find(",memory,") != std::string::npos) {
+      path = line.substr(b + 1);
+    }
+  }
+  if (path.empty() || path == "/" || path.find('/', 1) == std::string::npos) {
+    GTEST_SKIP() << "needs a v1 memory cgroup two levels deep, have '" << path
+                 << "'";
+  }
+  TempDir root;
+  std::string leaf = root.path() + "/memory" + path;
+  std::string parent = leaf.substr(0, leaf.rfind('/'));
+  std::filesystem::create_directories(leaf);
+  auto put = [](const std::string& f, const std::string& v) {
+    std::ofstream(f) << v << "\n";
+  };
+  put(leaf + "/memory.limit_in_bytes", std::to_string(100 << 20));
+  put(leaf + "/memory.usage_in_bytes", std::to_string(30 << 20));
+  put(parent + "/memory.limit_in_bytes", std::to_string(50 << 20));
+  put(parent + "/memory.usage_in_bytes", std::to_string(45 << 20));
+  auto h = ReadMemoryHeadroom(getpid(), root.path());
+  ASSERT_TRUE(h.ok()) << h.status();
+  EXPECT_EQ(h->bytes, uint64_t{5} << 20);
+  std::string parent_path = path.substr(0, path.rfind('/'));
+  EXPECT_TRUE(absl::StrContains(h->limited_by, parent_path)) << h->limited_by;
+  // "No limit" (v1 writes ~2^63) counts as none.
+  put(parent + "/memory.limit_in_bytes", "9223372036854771712");
+  h = ReadMemoryHeadroom(getpid(), root.path());
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->bytes, uint64_t{70} << 20);
+  // Without any cgroup files, the machine's available memory.
+  h = ReadMemoryHeadroom(getpid(), root.path() + "/nothing");
+  ASSERT_TRUE(h.ok());
+  EXPECT_TRUE(absl::StrContains(h->limited_by, "MemAvailable"));
+  EXPECT_GT(h->bytes, 0u);
 }
 
 TEST(OutputFileTest, UncommittedLeavesNothingAndCommitReplaces) {

@@ -244,6 +244,17 @@ std::vector<pid_t> Tasks(pid_t pid) {
   return out;
 }
 
+std::vector<pid_t> ChildrenOf(pid_t pid) {
+  std::vector<pid_t> out;
+  for (pid_t tid : Tasks(pid)) {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/task/" +
+                    std::to_string(tid) + "/children");
+    pid_t c;
+    while (f >> c) out.push_back(c);
+  }
+  return out;
+}
+
 std::vector<std::string> DirEntries(const std::string& dir) {
   std::vector<std::string> out;
   DIR* d = opendir(dir.c_str());

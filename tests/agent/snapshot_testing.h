@@ -85,6 +85,8 @@ class StallMeter {
     pid_t pid, std::chrono::milliseconds within = std::chrono::seconds(2));
 // Thread ids in /proc/PID/task.
 std::vector<pid_t> Tasks(pid_t pid);
+// Child processes of every thread of `pid` (/proc/PID/task/*/children).
+std::vector<pid_t> ChildrenOf(pid_t pid);
 // Names in a directory (hidden ones too), sorted.
 std::vector<std::string> DirEntries(const std::string& dir);
 // Open descriptors of this process.
