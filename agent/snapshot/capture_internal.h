@@ -28,6 +28,8 @@ absl::StatusOr<uint64_t> EstimateCopyBytes(const std::vector<Mapping>& smaps,
 // Registers and per-thread /proc fields of every stopped thread.
 absl::Status CaptureThreads(pid_t pid, const std::vector<pid_t>& tids,
                             ProcessImage* image);
+// The per-thread /proc fields (times, signal masks), after the pause.
+void ReadThreadsProcInfo(pid_t pid, ProcessImage* image);
 // /proc/PID/maps of the frozen target, with VmFlags from `smaps` (read before
 // the freeze) or, for areas created since, from a fresh smaps.
 absl::StatusOr<std::vector<Mapping>> ReadFrozenMaps(
@@ -45,11 +47,15 @@ struct CopyPlan {
 absl::StatusOr<CopyPlan> PlanCopy(const std::vector<Mapping>& maps,
                                   Pagemap& pagemap);
 // Reads the planned runs from process `pid` into `buffer` and appends the
-// segments to `out`. DeadlineExceeded past `deadline`; NotFound if the process
-// is gone.
+// segments to `out`, on up to `threads` threads (the calling one included; the
+// target is frozen, its CPUs are free, and process_vm_readv scales).
+// DeadlineExceeded past `deadline`; NotFound if the process is gone.
 absl::Status CopyPlanned(pid_t pid, CopyPlan plan, Clock::time_point deadline,
                          const SnapshotOptions& options, CopyBuffer* buffer,
-                         std::vector<Segment>* out, CopyStats* stats);
+                         std::vector<Segment>* out, CopyStats* stats,
+                         int threads = 1);
+// The copying threads to use inside a pause (SnapshotOptions::copy_threads).
+int CopyThreads(const SnapshotOptions& options);
 // Stop-and-copy's copy: plans every mapping from `pagemap` and reads it from
 // the frozen `pid`. DeadlineExceeded (saying how far it got and that the target
 // is resumed) past `deadline`.

@@ -15,7 +15,13 @@ constexpr size_t kMinChunk = 64 << 20;
 size_t RoundUp(size_t n) { return (n + kPage - 1) & ~(kPage - 1); }
 }  // namespace
 
+CopyBuffer::CopyBuffer(uint8_t* base, size_t size) : owned_(false) {
+  chunks_.push_back({base, size, 0});
+  reserved_ = size;
+}
+
 CopyBuffer::~CopyBuffer() {
+  if (!owned_) return;
   for (const Chunk& c : chunks_) munmap(c.base, c.size);
 }
 
@@ -45,6 +51,7 @@ uint8_t* CopyBuffer::Allocate(size_t bytes) {
     ++current_;
   }
   if (current_ == chunks_.size()) {
+    if (!owned_) return nullptr;
     if (!MapChunk(std::max(bytes, kMinChunk), /*populate=*/false).ok())
       return nullptr;
     current_ = chunks_.size() - 1;

@@ -17,6 +17,10 @@ namespace goretain::agent::snapshot {
 class CopyBuffer {
  public:
   CopyBuffer() = default;
+  // A buffer over [base, base + size), memory someone else owns (a piece of
+  // another CopyBuffer handed to one copying thread). It never grows: Allocate
+  // past its end returns nullptr.
+  CopyBuffer(uint8_t* base, size_t size);
   ~CopyBuffer();
   CopyBuffer(const CopyBuffer&) = delete;
   CopyBuffer& operator=(const CopyBuffer&) = delete;
@@ -44,6 +48,7 @@ class CopyBuffer {
   std::vector<Chunk> chunks_;
   size_t current_ = 0;  // index of the chunk Allocate takes from
   size_t reserved_ = 0, used_ = 0;
+  bool owned_ = true;  // false: a view; neither unmaps nor grows
 };
 
 }  // namespace goretain::agent::snapshot

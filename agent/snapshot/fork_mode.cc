@@ -208,12 +208,13 @@ absl::StatusOr<Capture> CaptureWithFork(pid_t pid,
     ASSIGN_OR_RETURN(CopyPlan plan, PlanCopy(from_target, pagemap));
     RETURN_IF_ERROR(CopyPlanned(pid, std::move(plan), deadline, options,
                                 cap.image.buffer.get(), &cap.image.segments,
-                                &stats));
+                                &stats, CopyThreads(options)));
     return freezer->CheckAlive();
   }();
   const Clock::time_point pause_end = freezer->Release();
   watchdog.reset();
   NotifyPhase(options, Phase::kResumed);
+  ReadThreadsProcInfo(pid, &cap.image);
 
   // The rest comes from the child, which stays frozen however long this takes.
   absl::Status child_st;

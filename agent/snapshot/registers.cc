@@ -11,7 +11,7 @@
 
 namespace goretain::agent::snapshot {
 
-absl::Status CaptureThread(pid_t pid, pid_t tid, ThreadState* out) {
+absl::Status CaptureThread(pid_t tid, ThreadState* out) {
   out->tid = tid;
   iovec iov{&out->regs, sizeof out->regs};
   if (ptrace(PTRACE_GETREGSET, tid, reinterpret_cast<void*>(NT_PRSTATUS),
@@ -33,15 +33,18 @@ absl::Status CaptureThread(pid_t pid, pid_t tid, ThreadState* out) {
              &xs) == 0) {
     out->xstate.assign(xsave, xsave + xs.iov_len);
   }
-  if (auto st = ReadStat(pid, tid); st.ok()) {
-    out->utime_ticks = st->utime_ticks;
-    out->stime_ticks = st->stime_ticks;
-  }
-  if (auto st = ReadStatus(pid, tid); st.ok()) {
-    out->sig_pending = st->sig_pending;
-    out->sig_blocked = st->sig_blocked;
-  }
   return absl::OkStatus();
+}
+
+void ReadThreadProcInfo(pid_t pid, ThreadState* t) {
+  if (auto st = ReadStat(pid, t->tid); st.ok()) {
+    t->utime_ticks = st->utime_ticks;
+    t->stime_ticks = st->stime_ticks;
+  }
+  if (auto st = ReadStatus(pid, t->tid); st.ok()) {
+    t->sig_pending = st->sig_pending;
+    t->sig_blocked = st->sig_blocked;
+  }
 }
 
 }  // namespace goretain::agent::snapshot

@@ -10,11 +10,14 @@
 
 namespace goretain::agent::snapshot {
 
-// Fills `out` for thread `tid` of `pid`, which must be in a ptrace stop of
-// ours. The general registers are required (failure: NotFound if the thread
-// died, else Internal); the FP and XSTATE sets and the /proc times and signal
-// masks are best effort.
-absl::Status CaptureThread(pid_t pid, pid_t tid, ThreadState* out);
+// Fills the registers of `out` for thread `tid`, which must be in a ptrace stop
+// of ours. The general registers are required (failure: NotFound if the thread
+// died, else Internal); the FP and XSTATE sets are best effort.
+absl::Status CaptureThread(pid_t tid, ThreadState* out);
+
+// Fills the CPU times and signal masks of `t` from /proc, best effort. About
+// 60 us per thread, so called after the pause: these fields are informational.
+void ReadThreadProcInfo(pid_t pid, ThreadState* t);
 
 }  // namespace goretain::agent::snapshot
 

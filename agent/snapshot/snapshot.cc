@@ -61,6 +61,7 @@ absl::StatusOr<Capture> CaptureStopAndCopy(pid_t pid,
   const Clock::time_point pause_end = freezer->Release();
   watchdog.reset();
   Notify(options, Phase::kResumed);
+  ReadThreadsProcInfo(pid, &cap.image);
   if (freezer->leader_lost() || absl::IsNotFound(st)) {
     return absl::AbortedError(
         absl::StrCat("process ", pid, " exited during the snapshot"));

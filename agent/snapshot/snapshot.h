@@ -73,6 +73,8 @@ struct SnapshotOptions {
   // If non-zero, the target's start time (/proc/PID/stat field 22) must match:
   // protects an agent against pid reuse between discovery and snapshot.
   uint64_t expected_start_time_ticks = 0;
+  // Threads copying memory during a pause; 0: one per CPU, at most 4.
+  int copy_threads = 0;
   // Refuse before freezing when the output's file system has less free space
   // than the data.
   bool check_free_space = true;

@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "absl/strings/match.h"
+#include "agent/snapshot/capture_internal.h"
 #include "agent/snapshot/core_writer.h"
 #include "agent/snapshot/headroom.h"
 #include "agent/snapshot/memory_copy.h"
@@ -277,6 +278,60 @@ TEST(CopyTest, StopsAtTheDeadline) {
                Clock::now() - std::chrono::milliseconds(1), &regions, &stats);
   EXPECT_EQ(st.code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_TRUE(regions.empty());
+}
+
+TEST(CopyTest, ParallelCopyKeepsEveryPageInOrder) {
+  // Two mappings of 24 MiB with holes: three threads' shares cut through runs
+  // and mappings.
+  constexpr size_t kPages = 6144;
+  OwnMemory a(kPages), b(kPages);
+  CopyPlan plan;
+  for (OwnMemory* m : {&a, &b}) {
+    Segment seg;
+    seg.mapping.start = m->addr(0);
+    seg.mapping.end = m->addr(kPages);
+    seg.dump_size = kPages * kPage;
+    std::vector<PageRun> runs;
+    for (size_t p = 0; p < kPages; ++p) {
+      if (p % 7 == 3) continue;  // a hole every 7 pages
+      m->Write(p, static_cast<uint8_t>(p * 13 + (m == &b)));
+      if (!runs.empty() && runs.back().end == m->addr(p)) {
+        runs.back().end += kPage;
+      } else {
+        runs.push_back({m->addr(p), m->addr(p + 1)});
+      }
+      plan.bytes += kPage;
+    }
+    plan.segments.push_back(seg);
+    plan.runs.push_back(runs);
+  }
+  CopyBuffer buffer;
+  ASSERT_TRUE(buffer.Reserve(plan.bytes).ok());
+  std::vector<Segment> out;
+  CopyStats stats;
+  SnapshotOptions options;
+  const uint64_t planned = plan.bytes;
+  auto st = CopyPlanned(getpid(), std::move(plan),
+                        Clock::now() + std::chrono::seconds(30), options,
+                        &buffer, &out, &stats, /*threads=*/3);
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(stats.bytes, planned);
+  ASSERT_EQ(out.size(), 2u);
+  for (size_t s = 0; s < 2; ++s) {
+    OwnMemory& m = s == 0 ? a : b;
+    uint64_t last_end = 0, pages = 0;
+    for (const Region& r : out[s].regions) {
+      EXPECT_GE(r.addr, last_end) << "regions out of order";
+      last_end = r.addr + r.size;
+      for (uint64_t x = r.addr; x < r.addr + r.size; x += kPage) {
+        size_t p = (x - m.addr(0)) / kPage;
+        ASSERT_NE(p % 7, 3u) << "a hole was copied";
+        ASSERT_EQ(r.data[x - r.addr], static_cast<uint8_t>(p * 13 + s));
+        ++pages;
+      }
+    }
+    EXPECT_EQ(pages, kPages - kPages / 7 - (kPages % 7 > 3 ? 1 : 0));
+  }
 }
 
 // A hand-made image: what the writer emits is what an independent reader finds.
