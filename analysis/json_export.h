@@ -15,7 +15,6 @@ namespace goretain::analysis {
 
 struct JsonOptions {
   size_t max_paths = 0;  // entries of paths[]; 0 = every node
-  int indent = -1;       // nlohmann::json::dump indent; -1 = compact
 };
 
 // `paths[]`: one entry per node, {id, frames[], retained_bytes, tree_bytes,
@@ -26,9 +25,13 @@ nlohmann::json PathsToJson(const PathTree& tree, size_t max_paths = 0);
 
 // The whole tree: {format, total_bytes, total_objects, tops[], nodes[],
 // paths[]} (see docs/formats/exporters.md). Ids are 16-digit hex strings:
-// JavaScript numbers lose 64-bit ids.
+// JavaScript numbers lose 64-bit ids. Builds the document in memory (about
+// 1 KB per node): for large trees, WriteJson.
 nlohmann::json TreeToJson(const PathTree& tree, const JsonOptions& opts = {});
 
+// Streams the same document as TreeToJson, with the same key order, one node
+// or path per line, without holding it in memory. Fails only when the stream
+// fails.
 absl::Status WriteJson(const PathTree& tree, std::ostream& out,
                        const JsonOptions& opts = {});
 absl::Status WriteJsonFile(const PathTree& tree, const std::string& path,

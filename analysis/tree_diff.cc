@@ -67,22 +67,20 @@ class Differ {
 
  private:
   // Pairs the children of both sides by id, orders them, and pushes them so the
-  // first pops first.
+  // first pops first. A path id hashes the whole path, so one id index per tree
+  // pairs children without a map per parent.
   void PushSorted(const std::vector<uint32_t>& b,
                   const std::vector<uint32_t>& c, uint32_t parent,
                   std::vector<Pair>& stack) {
-    absl::flat_hash_map<uint64_t, size_t> by_id;
-    std::vector<Pair> pairs;
-    pairs.reserve(c.size() + b.size());
+    std::vector<Pair>& pairs = scratch_;
+    pairs.clear();
     for (uint32_t i : c) {
-      by_id.emplace(current_.nodes[i].id, pairs.size());
-      pairs.push_back({kAbsent, i, parent});
+      auto it = base_index_.find(current_.nodes[i].id);
+      pairs.push_back(
+          {it == base_index_.end() ? kAbsent : it->second, i, parent});
     }
     for (uint32_t i : b) {
-      auto it = by_id.find(base_.nodes[i].id);
-      if (it != by_id.end()) {
-        pairs[it->second].base = i;
-      } else {
+      if (!current_index_.contains(base_.nodes[i].id)) {
         pairs.push_back({i, kAbsent, parent});
       }
     }
@@ -103,28 +101,45 @@ class Differ {
     stack.insert(stack.end(), pairs.rbegin(), pairs.rend());
   }
 
+  static absl::flat_hash_map<uint64_t, uint32_t> IndexIds(const PathTree& t) {
+    absl::flat_hash_map<uint64_t, uint32_t> index;
+    index.reserve(t.nodes.size());
+    for (uint32_t i = 0; i < t.nodes.size(); i++)
+      index.emplace(t.nodes[i].id, i);
+    return index;
+  }
+
+  // Sorts compact keys rather than indexes into the (large) nodes.
   void SortByGrowth() {
+    struct Key {
+      int64_t delta;
+      int depth;
+      uint64_t id;
+      uint32_t node;
+    };
     const uint32_t n = static_cast<uint32_t>(out_.nodes.size());
-    std::vector<int> depth(n, 0);
-    for (uint32_t i = 0; i < n;
-         i++) {  // pre-order: a parent's depth is known first
-      if (out_.nodes[i].parent != kNoParent)
-        depth[i] = depth[out_.nodes[i].parent] + 1;
+    std::vector<Key> keys(n);
+    for (uint32_t i = 0; i < n; i++) {
+      const DiffNode& d = out_.nodes[i];
+      // Pre-order: a parent's depth is known before its children's.
+      int depth = d.parent == kNoParent ? 0 : keys[d.parent].depth + 1;
+      keys[i] = {d.delta_cum_bytes(), depth, d.id, i};
     }
+    std::sort(keys.begin(), keys.end(), [](const Key& a, const Key& b) {
+      if (a.delta != b.delta) return a.delta > b.delta;
+      if (a.depth != b.depth) return a.depth > b.depth;
+      return a.id < b.id;
+    });
     out_.by_growth.resize(n);
-    for (uint32_t i = 0; i < n; i++) out_.by_growth[i] = i;
-    std::sort(out_.by_growth.begin(), out_.by_growth.end(),
-              [&](uint32_t a, uint32_t b) {
-                int64_t da = out_.nodes[a].delta_cum_bytes(),
-                        db = out_.nodes[b].delta_cum_bytes();
-                if (da != db) return da > db;
-                if (depth[a] != depth[b]) return depth[a] > depth[b];
-                return out_.nodes[a].id < out_.nodes[b].id;
-              });
+    for (uint32_t i = 0; i < n; i++) out_.by_growth[i] = keys[i].node;
   }
 
   const PathTree& base_;
   const PathTree& current_;
+  const absl::flat_hash_map<uint64_t, uint32_t> base_index_ = IndexIds(base_);
+  const absl::flat_hash_map<uint64_t, uint32_t> current_index_ =
+      IndexIds(current_);
+  std::vector<Pair> scratch_;
   TreeDiff out_;
 };
 

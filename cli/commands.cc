@@ -81,9 +81,9 @@ void RegisterCommands(CLI::App& app, std::function<int()>* run) {
   RegisterHeap(app, run);
   RegisterRoots(app, run);
   RegisterAnalyze(app, run);
+  RegisterSnapshot(app, run);
   // Subcommands that later work adds; listed so that users see the whole tool.
   const std::pair<const char*, const char*> later[] = {
-      {"snapshot", "take a low-pause core of a live Go process"},
       {"targets", "targets known to the collector"},
       {"snapshots", "snapshots of a target stored by the collector"},
       {"diff", "diff two stored snapshots"},

@@ -22,6 +22,7 @@ void RegisterCommands(CLI::App& app, std::function<int()>* run);
 void RegisterHeap(CLI::App& app, std::function<int()>* run);
 void RegisterRoots(CLI::App& app, std::function<int()>* run);
 void RegisterAnalyze(CLI::App& app, std::function<int()>* run);  // analyze, diff-cores
+void RegisterSnapshot(CLI::App& app, std::function<int()>* run);
 
 // Exit codes shared by the subcommands.
 inline constexpr int kExitOk = 0;

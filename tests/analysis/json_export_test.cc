@@ -72,6 +72,16 @@ TEST(JsonExportTest, NodesCarryFramesValuesAndHexIds) {
   EXPECT_EQ(sum, testing::kTotalBytes);
 }
 
+TEST(JsonExportTest, StreamedTextIsTheDocument) {
+  std::vector<testing::Sample> s = testing::SessionSamples();
+  s[1].retained = 5;
+  PathTree t = testing::BuildTree(s);
+  EXPECT_EQ(json::parse(Dump(t)), TreeToJson(t));
+  EXPECT_EQ(json::parse(Dump(t, {.max_paths = 3})),
+            TreeToJson(t, {.max_paths = 3}));
+  EXPECT_EQ(json::parse(Dump(t, {.max_paths = 3})).at("paths").size(), 3u);
+}
+
 TEST(JsonExportTest, DeterministicAndSafeWithDamagedNames) {
   EXPECT_EQ(Dump(testing::SessionTree()),
             Dump(testing::BuildTree(testing::SessionSamples())));

@@ -1,0 +1,212 @@
+// `goretain snapshot`: the command as users run it.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "nlohmann/json.hpp"
+#include "tests/agent/snapshot_testing.h"
+
+namespace goretain::testing {
+namespace {
+
+CommandResult Snapshot(pid_t pid, const std::string& out,
+                       std::vector<std::string> extra = {}) {
+  std::vector<std::string> argv = {BinaryPath("goretain"), "snapshot", "--pid",
+                                   std::to_string(pid),    "-o",       out};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return RunCommand(argv, std::chrono::seconds(300));
+}
+
+// One clear line on stderr.
+::testing::AssertionResult OneErrorLine(const CommandResult& r,
+                                        const std::string& needle) {
+  if (r.exit_code == 0) return ::testing::AssertionFailure() << "exit code 0";
+  if (r.err.empty() || r.err.back() != '\n' ||
+      r.err.find('\n') != r.err.size() - 1) {
+    return ::testing::AssertionFailure() << "not one line: '" << r.err << "'";
+  }
+  if (!absl::StartsWith(r.err, "goretain: snapshot: ") ||
+      !absl::StrContains(r.err, needle)) {
+    return ::testing::AssertionFailure()
+           << "'" << r.err << "' lacks '" << needle << "'";
+  }
+  return ::testing::AssertionSuccess();
+}
+
+TEST(SnapshotCliTest, WritesACoreAndReportsThePause) {
+  Child child({NewestVariant().Binary("idle")});
+  ASSERT_FALSE(child.ReadLine().empty());
+  std::vector<pid_t> tids = WaitForStableThreads(child.pid());
+  TempDir dir;
+  CommandResult r = Snapshot(child.pid(), dir.File("core"), {"--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["pid"], child.pid());
+  EXPECT_EQ(j["mode"], "copy");
+  EXPECT_EQ(j["threads"], tids.size());
+  EXPECT_GT(j["pause_ms"].get<double>(), 0);
+  EXPECT_LE(j["pause_ms"].get<double>(), j["total_ms"].get<double>());
+  EXPECT_GT(j["bytes_copied"].get<uint64_t>(), 0u);
+  struct stat sb;
+  ASSERT_EQ(stat(dir.File("core").c_str(), &sb), 0);
+  EXPECT_EQ(static_cast<uint64_t>(sb.st_size), j["core_size"].get<uint64_t>());
+  EXPECT_TRUE(IsRunningUntraced(child.pid()));
+
+  // The human-readable form names the same facts.
+  r = Snapshot(child.pid(), dir.File("core"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.out, "pause ")) << r.out;
+  EXPECT_TRUE(
+      absl::StrContains(r.out, std::to_string(tids.size()) + " threads"))
+      << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "copied")) << r.out;
+}
+
+TEST(SnapshotCliTest, NonexistentPid) {
+  TempDir dir;
+  CommandResult r = Snapshot(999999999, dir.File("core"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(OneErrorLine(r, "no process 999999999"));
+  EXPECT_TRUE(DirEntries(dir.path()).empty());
+}
+
+TEST(SnapshotCliTest, UsageErrors) {
+  TempDir dir;
+  CommandResult r =
+      Snapshot(getpid(), dir.File("core"), {"--mode", "teleport"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  r = RunCommand({BinaryPath("goretain"), "snapshot", "-o", dir.File("core")});
+  EXPECT_NE(r.exit_code, 0);  // --pid is required
+  EXPECT_TRUE(DirEntries(dir.path()).empty());
+}
+
+TEST(SnapshotCliTest, PermissionDenied) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to drop to another user";
+  // A target owned by root, a snapshotter running as nobody.
+  StallMeter target(NewestVariant(), 8);
+  ASSERT_TRUE(target.started());
+  TempDir dir;
+  chmod(dir.path().c_str(), 0777);
+  CommandResult r =
+      RunAsUser(65534, {BinaryPath("goretain"), "snapshot", "--pid",
+                        std::to_string(target.pid()), "-o", dir.File("core")});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_TRUE(OneErrorLine(r, "ermission denied") ||
+              OneErrorLine(r, "not permitted"))
+      << r.err;
+  EXPECT_TRUE(IsRunningUntraced(target.pid()));
+  EXPECT_TRUE(DirEntries(dir.path()).empty());
+  EXPECT_FALSE(target.Report().is_null());
+}
+
+TEST(SnapshotCliTest, MaxPauseExceeded) {
+  StallMeter target(NewestVariant(), 128);
+  ASSERT_TRUE(target.started());
+  TempDir dir;
+  CommandResult r =
+      Snapshot(target.pid(), dir.File("core"), {"--max-pause", "2"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(OneErrorLine(r, "raise --max-pause"));
+  EXPECT_TRUE(IsRunningUntraced(target.pid()));
+  EXPECT_TRUE(DirEntries(dir.path()).empty());
+}
+
+TEST(SnapshotCliTest, DiskFull) {
+  if (geteuid() != 0) GTEST_SKIP() << "mounting a tmpfs needs root";
+  StallMeter target(NewestVariant(), 16);
+  ASSERT_TRUE(target.started());
+  TempDir dir;
+  ASSERT_EQ(mount("tmpfs", dir.path().c_str(), "tmpfs", 0, "size=1m"), 0)
+      << strerror(errno);
+  CommandResult r = Snapshot(target.pid(), dir.File("core"));
+  std::vector<std::string> left = DirEntries(dir.path());
+  umount2(dir.path().c_str(), MNT_DETACH);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(OneErrorLine(r, "not enough space"));
+  EXPECT_TRUE(IsRunningUntraced(target.pid()));
+  EXPECT_TRUE(left.empty());
+  EXPECT_FALSE(target.Report().is_null());
+}
+
+// The analyser gives the same totals on our core and on gcore's core of the
+// same idle process. Parameters: PIE executable, snapshot mode.
+class HeapCrossCheckTest
+    : public ::testing::TestWithParam<std::tuple<bool, std::string>> {};
+
+TEST_P(HeapCrossCheckTest, SameTotalsAsOnAGcoreCore) {
+  const auto& [pie, mode] = GetParam();
+  const Variant& newest = NewestVariant();
+  const Variant& v = pie ? VariantByName(newest.name + "-pie") : newest;
+  StallMeter target(v, 64);
+  ASSERT_TRUE(target.started());
+  std::this_thread::sleep_for(
+      std::chrono::milliseconds(300));  // let the runtime settle
+  TempDir dir;
+  CommandResult r =
+      Snapshot(target.pid(), dir.File("ours"), {"--mode", mode, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["mode"], mode);
+  CommandResult g = RunCommand(
+      {"gcore", "-o", dir.File("gcore"), std::to_string(target.pid())},
+      std::chrono::seconds(300));
+  ASSERT_EQ(g.exit_code, 0) << g.err;
+  auto heap = [&](const std::string& core) {
+    CommandResult h = RunCommand({BinaryPath("goretain"), "heap", core, "--exe",
+                                  v.Binary("stallmeter"), "--json"},
+                                 std::chrono::seconds(300));
+    EXPECT_EQ(h.exit_code, 0) << h.err;
+    return nlohmann::json::parse(h.out, nullptr, false);
+  };
+  auto ours = heap(dir.File("ours"));
+  auto theirs = heap(dir.File("gcore." + std::to_string(target.pid())));
+  ASSERT_FALSE(ours.is_discarded());
+  ASSERT_FALSE(theirs.is_discarded());
+  for (const char* key : {"allocated_bytes", "objects"}) {
+    double a = ours[key].get<double>(), b = theirs[key].get<double>();
+    EXPECT_GT(b, 0) << key;
+    EXPECT_LE(std::abs(a - b), b * 0.001)
+        << key << ": ours " << a << ", gcore's " << b;
+  }
+  // And both see the heap the fixture built.
+  EXPECT_GE(ours["allocated_bytes"].get<double>(),
+            target.ready()["heap_bytes"].get<double>() * 0.99);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    PieAndMode, HeapCrossCheckTest,
+    ::testing::Combine(::testing::Bool(), ::testing::Values("copy", "fork")),
+    [](const auto& info) {
+      return std::string(std::get<0>(info.param) ? "pie_" : "nonpie_") +
+             std::get<1>(info.param);
+    });
+
+TEST(SnapshotCliTest, AutoModeForksOnlyLargeHeaps) {
+  Child idle({NewestVariant().Binary("idle")});
+  ASSERT_FALSE(idle.ReadLine().empty());
+  StallMeter big(NewestVariant(), 128);
+  ASSERT_TRUE(big.started());
+  TempDir dir;
+  CommandResult small = Snapshot(idle.pid(), dir.File("a"), {"--json"});
+  ASSERT_EQ(small.exit_code, 0) << small.err;
+  EXPECT_EQ(nlohmann::json::parse(small.out)["mode"], "copy");
+  CommandResult large = Snapshot(big.pid(), dir.File("b"), {"--json"});
+  ASSERT_EQ(large.exit_code, 0) << large.err;
+  auto j = nlohmann::json::parse(large.out);
+  EXPECT_EQ(j["mode"], "fork") << j["fallback_reason"];
+  EXPECT_GT(j["fork_ms"].get<double>(), 0);
+  // Human-readable output of a fork-mode snapshot.
+  CommandResult text = Snapshot(big.pid(), dir.File("c"), {"--mode", "fork"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_TRUE(absl::StrContains(text.out, "fork mode")) << text.out;
+  EXPECT_TRUE(absl::StrContains(text.out, "copied from the child")) << text.out;
+}
+
+}  // namespace
+}  // namespace goretain::testing
