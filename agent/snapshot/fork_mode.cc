@@ -111,6 +111,218 @@ bool CopyFromTarget(const Mapping& m) {
   return m.shared || m.HasVmFlag("dc") || m.HasVmFlag("wf");
 }
 
+// One fork-mode snapshot, phase by phase. Lives on the calling thread.
+class ForkCapture {
+ public:
+  ForkCapture(pid_t pid, const SnapshotOptions& options,
+              const std::vector<Mapping>& smaps, Pagemap& pagemap,
+              std::unique_ptr<CopyBuffer> buffer)
+      : pid_(pid), options_(options), smaps_(smaps), pagemap_(pagemap) {
+    cap_.image.buffer = std::move(buffer);
+  }
+
+  absl::StatusOr<Capture> Run();
+
+ private:
+  // Inside the pause: registers, maps, the clone, what only the target has.
+  absl::Status Frozen(Freezer& freezer, Clock::time_point deadline);
+  // Runs the clone in a parked thread; sets child_ or fallback_.
+  absl::Status Fork(Freezer& freezer, Clock::time_point deadline);
+  // After the pause: everything else, from the frozen child.
+  absl::Status ReadChild();
+  // Kills the child and reaps it and earlier leftovers inside the target.
+  void CollectChildren();
+  void FillResult(Clock::time_point pause_start, Clock::time_point frozen_at,
+                  Clock::time_point pause_end);
+
+  const pid_t pid_;
+  const SnapshotOptions& options_;
+  const std::vector<Mapping>& smaps_;
+  Pagemap& pagemap_;
+  Capture cap_;
+  CopyStats stats_;
+  ChildGuard child_;
+  std::vector<pid_t> leftovers_;  // exited children of ours, to reap
+  pid_t injected_tid_ = 0;
+  std::string fallback_;
+  std::vector<Mapping> maps_;
+  Clock::time_point fork_start_{}, fork_end_{}, copy_start_{}, copy_end_{};
+};
+
+absl::StatusOr<Capture> ForkCapture::Run() {
+  // Children an earlier, interrupted snapshot may have left.
+  leftovers_ = KillLeftoverChildren(pid_);
+  std::optional<Watchdog> watchdog;
+  if (options_.watchdog_grace.count() > 0) {
+    watchdog.emplace(Clock::now() + options_.max_pause +
+                     options_.watchdog_grace);
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<Freezer> freezer,
+                   Freezer::Freeze(pid_, Clock::now() + options_.max_pause));
+  const Clock::time_point pause_start = freezer->first_interrupt();
+  const Clock::time_point frozen_at = Clock::now();
+  NotifyPhase(options_, Phase::kFrozen);
+  absl::Status st = Frozen(*freezer, pause_start + options_.max_pause);
+  const Clock::time_point pause_end = freezer->Release();
+  watchdog.reset();
+  NotifyPhase(options_, Phase::kResumed);
+  ReadThreadsProcInfo(pid_, &cap_.image);
+
+  absl::Status child_st;
+  if (st.ok() && child_.pid() > 0) child_st = ReadChild();
+  CollectChildren();  // whatever happened
+  if (freezer->leader_lost() || absl::IsNotFound(st)) {
+    return absl::AbortedError(
+        absl::StrCat("process ", pid_, " exited during the snapshot"));
+  }
+  RETURN_IF_ERROR(st);
+  if (!child_st.ok()) {
+    return absl::Status(
+        child_st.code(),
+        absl::StrCat("reading the copy-on-write child: ", child_st.message()));
+  }
+  FillResult(pause_start, frozen_at, pause_end);
+  return std::move(cap_);
+}
+
+absl::Status ForkCapture::Frozen(Freezer& freezer, Clock::time_point deadline) {
+  RETURN_IF_ERROR(CaptureThreads(pid_, freezer.StoppedThreads(), &cap_.image));
+  ASSIGN_OR_RETURN(maps_, ReadFrozenMaps(pid_, smaps_));
+  RETURN_IF_ERROR(ReadProcessInfo(pid_, &cap_.image.process));
+  RETURN_IF_ERROR(Fork(freezer, deadline));
+  copy_start_ = Clock::now();
+  if (child_.pid() == 0) {
+    // No child: copy everything now, as stop-and-copy does, in the same pause.
+    absl::Status copied = CopyFrozenProcess(pid_, maps_, pagemap_, deadline,
+                                            options_, &cap_.image, &stats_);
+    copy_end_ = Clock::now();
+    RETURN_IF_ERROR(copied);
+    return freezer.CheckAlive();
+  }
+  std::vector<Mapping> from_target;
+  for (const Mapping& m : maps_) {
+    if (CopyFromTarget(m)) from_target.push_back(m);
+  }
+  ASSIGN_OR_RETURN(CopyPlan plan, PlanCopy(from_target, pagemap_));
+  RETURN_IF_ERROR(CopyPlanned(pid_, std::move(plan), deadline, options_,
+                              cap_.image.buffer.get(), &cap_.image.segments,
+                              &stats_, CopyThreads(options_)));
+  return freezer.CheckAlive();
+}
+
+absl::Status ForkCapture::Fork(Freezer& freezer, Clock::time_point deadline) {
+  if (freezer.AnyGroupStop()) {
+    fallback_ =
+        "the process is stopped (SIGSTOP or similar): copying it costs it "
+        "nothing";
+    return absl::OkStatus();
+  }
+  const ThreadState* t = nullptr;
+  for (const ThreadState& c : cap_.image.threads) {
+    if (freezer.PendingSignal(c.tid) == 0 && IsParkedInGoFutex(pid_, c.regs)) {
+      t = &c;
+      break;
+    }
+  }
+  if (t == nullptr) {
+    fallback_ =
+        "no thread is parked in the Go runtime's futex wait, the only place "
+        "where a syscall can be run safely";
+    return absl::OkStatus();
+  }
+  fork_start_ = Clock::now();
+  // clone(CLONE_FILES, exit signal 0): a copy-on-write copy of the address
+  // space that shares the descriptor table (so the target closing a socket
+  // closes it; the child adds no references) and whose exit sends no SIGCHLD
+  // to the target's handlers.
+  auto inj = InjectSyscall(t->tid, t->regs, SYS_clone,
+                           {CLONE_FILES, 0, 0, 0, 0, 0}, deadline);
+  fork_end_ = Clock::now();
+  if (!inj.ok()) {
+    if (absl::IsDeadlineExceeded(inj.status())) return PauseLimit(options_);
+    return inj.status();
+  }
+  injected_tid_ = t->tid;
+  if (int sig = HoldSignals(pid_, t->tid, inj->caught_signals); sig != 0) {
+    freezer.SetPendingSignal(t->tid, sig);
+  }
+  if (inj->clone_child > 0 && !inj->child_ready) {
+    // Killed already: collected here as its tracer, reaped in the target at
+    // the end.
+    ChildGuard dead;
+    dead.Adopt(inj->clone_child);
+    dead.Kill();
+    leftovers_.push_back(inj->clone_child);
+    fallback_ = "the forked child could not be attached";
+  } else if (inj->clone_child > 0) {
+    child_.Adopt(inj->clone_child);
+    // A clone under way cannot be cut short; the limit is checked after it.
+    if (Clock::now() > deadline) return PauseLimit(options_);
+  } else {
+    fallback_ = absl::StrCat("the target could not fork: ",
+                             strerror(static_cast<int>(-inj->result)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ForkCapture::ReadChild() {
+  copy_start_ = Clock::now();
+  ASSIGN_OR_RETURN(std::unique_ptr<Pagemap> child_pagemap,
+                   Pagemap::Open(child_.pid(), options_.use_pagemap_scan));
+  std::vector<Mapping> from_child;
+  for (const Mapping& m : maps_) {
+    if (!CopyFromTarget(m)) from_child.push_back(m);
+  }
+  ASSIGN_OR_RETURN(CopyPlan plan, PlanCopy(from_child, *child_pagemap));
+  // No pause to protect any more: one thread, bounded only against a read
+  // stuck in the kernel.
+  RETURN_IF_ERROR(CopyPlanned(
+      child_.pid(), std::move(plan), Clock::now() + kChildCopyLimit, options_,
+      cap_.image.buffer.get(), &cap_.image.segments, &stats_));
+  copy_end_ = Clock::now();
+  std::sort(cap_.image.segments.begin(), cap_.image.segments.end(),
+            [](const Segment& a, const Segment& b) {
+              return a.mapping.start < b.mapping.start;
+            });
+  return absl::OkStatus();
+}
+
+void ForkCapture::CollectChildren() {
+  // Once killed, the child is a zombie of the target, which never waits for
+  // it: reaped from inside the target, with any earlier leftovers.
+  if (child_.pid() > 0) {
+    leftovers_.push_back(child_.pid());
+    child_.Kill();
+  }
+  if (leftovers_.empty()) return;
+  std::vector<pid_t> unreaped =
+      ReapChildren(pid_, leftovers_, injected_tid_, Clock::now() + kReapLimit);
+  if (!unreaped.empty()) {
+    cap_.result.warning = absl::StrCat(
+        unreaped.size(),
+        " exited copy-on-write child(ren) of the target could not be reaped "
+        "yet (no parked thread); the next fork-mode snapshot retries");
+  }
+}
+
+void ForkCapture::FillResult(Clock::time_point pause_start,
+                             Clock::time_point frozen_at,
+                             Clock::time_point pause_end) {
+  FinishElfHeaders(&cap_.image);
+  SnapshotResult& r = cap_.result;
+  r.pid = pid_;
+  r.mode = fallback_.empty() ? Mode::kFork : Mode::kStopAndCopy;
+  r.fallback_reason = fallback_;
+  r.pause = pause_end - pause_start;
+  r.freeze = frozen_at - pause_start;
+  r.fork = fork_end_ - fork_start_;
+  r.copy = copy_end_ - copy_start_;
+  r.threads = cap_.image.threads.size();
+  r.bytes_copied = stats_.bytes;
+  r.unreadable_pages = stats_.unreadable_pages;
+  r.pagemap_scan = pagemap_.uses_scan_ioctl();
+}
+
 }  // namespace
 
 absl::StatusOr<Capture> CaptureWithFork(pid_t pid,
@@ -126,159 +338,7 @@ absl::StatusOr<Capture> CaptureWithFork(pid_t pid,
     if (cap.ok()) cap->result.fallback_reason = why;
     return cap;
   }
-  // Children an earlier, interrupted snapshot may have left (see
-  // KillLeftoverChildren).
-  std::vector<pid_t> leftovers = KillLeftoverChildren(pid);
-
-  std::optional<Watchdog> watchdog;
-  if (options.watchdog_grace.count() > 0) {
-    watchdog.emplace(Clock::now() + options.max_pause + options.watchdog_grace);
-  }
-  ASSIGN_OR_RETURN(std::unique_ptr<Freezer> freezer,
-                   Freezer::Freeze(pid, Clock::now() + options.max_pause));
-  const Clock::time_point pause_start = freezer->first_interrupt();
-  const Clock::time_point frozen_at = Clock::now();
-  const Clock::time_point deadline = pause_start + options.max_pause;
-  NotifyPhase(options, Phase::kFrozen);
-
-  Capture cap;
-  cap.image.buffer = std::move(buffer);
-  CopyStats stats;
-  ChildGuard child;
-  pid_t injected_tid = 0;
-  std::string fallback;
-  std::vector<Mapping> maps;
-  Clock::time_point fork_start{}, fork_end{}, copy_start{}, copy_end{};
-  absl::Status st = [&]() -> absl::Status {
-    RETURN_IF_ERROR(CaptureThreads(pid, freezer->StoppedThreads(), &cap.image));
-    ASSIGN_OR_RETURN(maps, ReadFrozenMaps(pid, smaps));
-    RETURN_IF_ERROR(ReadProcessInfo(pid, &cap.image.process));
-    const ThreadState* t = nullptr;
-    for (const ThreadState& c : cap.image.threads) {
-      if (freezer->PendingSignal(c.tid) == 0 &&
-          IsParkedInGoFutex(pid, c.regs)) {
-        t = &c;
-        break;
-      }
-    }
-    if (t != nullptr) {
-      fork_start = Clock::now();
-      // clone(CLONE_FILES, exit signal 0): a copy-on-write copy of the address
-      // space that shares the descriptor table (so the target closing a socket
-      // closes it, the child adds no references) and whose exit sends no
-      // SIGCHLD to the target's handlers.
-      auto inj = InjectSyscall(t->tid, t->regs, SYS_clone,
-                               {CLONE_FILES, 0, 0, 0, 0, 0}, deadline);
-      fork_end = Clock::now();
-      if (!inj.ok()) {
-        if (absl::IsDeadlineExceeded(inj.status())) return PauseLimit(options);
-        return inj.status();
-      }
-      injected_tid = t->tid;
-      if (inj->caught_signal != 0) {
-        freezer->SetPendingSignal(t->tid, inj->caught_signal);
-      }
-      if (inj->clone_child > 0) {
-        child.Adopt(inj->clone_child);
-        // A clone under way cannot be cut short; the limit is checked after it.
-        if (Clock::now() > deadline) return PauseLimit(options);
-      } else {
-        fallback = absl::StrCat("the target could not fork: ",
-                                strerror(static_cast<int>(-inj->result)));
-      }
-    } else {
-      fallback =
-          "no thread is parked in the Go runtime's futex wait, the only place "
-          "where a syscall can be run safely";
-    }
-    copy_start = Clock::now();
-    if (child.pid() == 0) {
-      // No child: copy everything now, as stop-and-copy does, within the same
-      // pause.
-      absl::Status copied = CopyFrozenProcess(pid, maps, pagemap, deadline,
-                                              options, &cap.image, &stats);
-      copy_end = Clock::now();
-      RETURN_IF_ERROR(copied);
-      return freezer->CheckAlive();
-    }
-    std::vector<Mapping> from_target;
-    for (const Mapping& m : maps) {
-      if (CopyFromTarget(m)) from_target.push_back(m);
-    }
-    ASSIGN_OR_RETURN(CopyPlan plan, PlanCopy(from_target, pagemap));
-    RETURN_IF_ERROR(CopyPlanned(pid, std::move(plan), deadline, options,
-                                cap.image.buffer.get(), &cap.image.segments,
-                                &stats, CopyThreads(options)));
-    return freezer->CheckAlive();
-  }();
-  const Clock::time_point pause_end = freezer->Release();
-  watchdog.reset();
-  NotifyPhase(options, Phase::kResumed);
-  ReadThreadsProcInfo(pid, &cap.image);
-
-  // The rest comes from the child, which stays frozen however long this takes.
-  absl::Status child_st;
-  if (st.ok() && child.pid() > 0) {
-    child_st = [&]() -> absl::Status {
-      copy_start = Clock::now();
-      ASSIGN_OR_RETURN(std::unique_ptr<Pagemap> child_pagemap,
-                       Pagemap::Open(child.pid(), options.use_pagemap_scan));
-      std::vector<Mapping> from_child;
-      for (const Mapping& m : maps) {
-        if (!CopyFromTarget(m)) from_child.push_back(m);
-      }
-      ASSIGN_OR_RETURN(CopyPlan plan, PlanCopy(from_child, *child_pagemap));
-      RETURN_IF_ERROR(CopyPlanned(
-          child.pid(), std::move(plan), Clock::now() + kChildCopyLimit, options,
-          cap.image.buffer.get(), &cap.image.segments, &stats));
-      copy_end = Clock::now();
-      return absl::OkStatus();
-    }();
-  }
-  // Whatever happened, the child goes, and it and any earlier leftovers,
-  // zombies of the target once killed, are reaped from inside the target.
-  if (child.pid() > 0) {
-    leftovers.push_back(child.pid());
-    child.Kill();
-  }
-  SnapshotResult& r = cap.result;
-  if (!leftovers.empty()) {
-    std::vector<pid_t> unreaped =
-        ReapChildren(pid, leftovers, injected_tid, Clock::now() + kReapLimit);
-    if (!unreaped.empty()) {
-      r.warning = absl::StrCat(
-          unreaped.size(),
-          " exited copy-on-write child(ren) of the target could not be reaped "
-          "yet (no parked thread); the next fork-mode snapshot retries");
-    }
-  }
-  if (freezer->leader_lost() || absl::IsNotFound(st)) {
-    return absl::AbortedError(
-        absl::StrCat("process ", pid, " exited during the snapshot"));
-  }
-  RETURN_IF_ERROR(st);
-  if (!child_st.ok()) {
-    return absl::Status(
-        child_st.code(),
-        absl::StrCat("reading the copy-on-write child: ", child_st.message()));
-  }
-  std::sort(cap.image.segments.begin(), cap.image.segments.end(),
-            [](const Segment& a, const Segment& b) {
-              return a.mapping.start < b.mapping.start;
-            });
-  FinishElfHeaders(&cap.image);
-  r.pid = pid;
-  r.mode = fallback.empty() ? Mode::kFork : Mode::kStopAndCopy;
-  r.fallback_reason = fallback;
-  r.pause = pause_end - pause_start;
-  r.freeze = frozen_at - pause_start;
-  r.fork = fork_end - fork_start;
-  r.copy = copy_end - copy_start;
-  r.threads = cap.image.threads.size();
-  r.bytes_copied = stats.bytes;
-  r.unreadable_pages = stats.unreadable_pages;
-  r.pagemap_scan = pagemap.uses_scan_ioctl();
-  return cap;
+  return ForkCapture(pid, options, smaps, pagemap, std::move(buffer)).Run();
 }
 
 }  // namespace goretain::agent::snapshot

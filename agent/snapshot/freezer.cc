@@ -20,9 +20,9 @@ namespace {
 constexpr int kMaxRounds = 64;
 constexpr auto kReleaseWait = std::chrono::seconds(2);
 
+// 50 us: far below any pause we care about, far above a busy loop.
 void ShortSleep() {
-  timespec ts{0, 50'000};  // 50 us: far below any pause we care about, far
-                           // above a busy loop
+  timespec ts{0, 50'000};
   nanosleep(&ts, nullptr);
 }
 
@@ -158,10 +158,15 @@ absl::Status Freezer::HandleStatus(size_t index, int status) {
     case PTRACE_EVENT_CLONE: {
       // A new thread, already attached (TRACECLONE): it reports its own
       // PTRACE_EVENT_STOP.
-      unsigned long child = 0;
-      if (ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &child) == 0 &&
-          Find(static_cast<pid_t>(child)) == nullptr) {
-        threads_.push_back({static_cast<pid_t>(child)});
+      unsigned long msg = 0;
+      if (ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &msg) == 0 &&
+          Find(static_cast<pid_t>(msg)) == nullptr) {
+        Thread t{static_cast<pid_t>(msg)};
+        // clone() without CLONE_THREAD and without SIGCHLD makes a process
+        // that TRACECLONE attaches too; it is not part of the snapshot.
+        auto st = ReadStatus(t.tid);
+        t.foreign = st.ok() && st->tgid != pid_;
+        threads_.push_back(t);
       }
       return absl::OkStatus();
     }
@@ -189,8 +194,8 @@ absl::Status Freezer::WaitAllStopped(Clock::time_point deadline) {
       if (w == 0) continue;
       if (w < 0) {
         if (errno == EINTR) continue;
-        threads_[i].gone =
-            true;  // ECHILD: no longer ours (it exited and was reaped)
+        // ECHILD: no longer ours (it exited and was reaped).
+        threads_[i].gone = true;
         progress = true;
         continue;
       }
@@ -230,9 +235,18 @@ std::vector<pid_t> Freezer::StoppedThreads() const {
     if (t.stopped && !t.gone && t.tid == pid_) out.push_back(t.tid);
   }
   for (const Thread& t : threads_) {
-    if (t.stopped && !t.gone && t.tid != pid_) out.push_back(t.tid);
+    if (t.stopped && !t.gone && !t.foreign && t.tid != pid_) {
+      out.push_back(t.tid);
+    }
   }
   return out;
+}
+
+bool Freezer::AnyGroupStop() const {
+  for (const Thread& t : threads_) {
+    if (t.group_stop && !t.gone) return true;
+  }
+  return false;
 }
 
 int Freezer::PendingSignal(pid_t tid) const {

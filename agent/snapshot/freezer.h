@@ -38,6 +38,9 @@ class Freezer {
         0;  // caught in signal-delivery-stop; re-injected on release
     bool group_stop =
         false;  // stopped by SIGSTOP & co. from someone else: stays stopped
+    // A new process (not a thread) cloned meanwhile and attached by
+    // TRACECLONE: released, never captured.
+    bool foreign = false;
   };
 
   // Seizes and interrupts every thread of `pid` and waits until all are
@@ -55,7 +58,9 @@ class Freezer {
   Freezer& operator=(const Freezer&) = delete;
 
   pid_t pid() const { return pid_; }
-  // Stopped threads, the thread group leader first.
+  // Whether someone else has the process stopped (SIGSTOP and co.).
+  bool AnyGroupStop() const;
+  // Stopped threads of the process, the thread group leader first.
   std::vector<pid_t> StoppedThreads() const;
   // When the first PTRACE_INTERRUPT was issued: the pause starts no later than
   // this.

@@ -125,8 +125,8 @@ absl::StatusOr<InjectedSyscall> InjectSyscall(
   }
   user_regs_struct regs = saved;
   regs.rax = static_cast<uint64_t>(nr);
-  regs.orig_rax = static_cast<uint64_t>(
-      -1);                   // no restart of the interrupted futex on resume
+  // orig_rax -1: the kernel must not restart the interrupted futex on resume.
+  regs.orig_rax = static_cast<uint64_t>(-1);
   regs.rip = saved.rip - 2;  // runtime.futex's own SYSCALL instruction
   regs.rdi = args[0];
   regs.rsi = args[1];
@@ -134,15 +134,17 @@ absl::StatusOr<InjectedSyscall> InjectSyscall(
   regs.r10 = args[3];
   regs.r8 = args[4];
   regs.r9 = args[5];
-  if (ptrace(PTRACE_SETREGS, tid, nullptr, &regs) != 0)
+  if (ptrace(PTRACE_SETREGS, tid, nullptr, &regs) != 0) {
     return PtraceError("PTRACE_SETREGS", tid);
+  }
   // From here on, whatever happens to us, the thread runs the syscall and
   // returns into runtime.futex (after SYSCALL) with its result in AX: a
   // spurious wakeup.
   InjectedSyscall out;
   bool entered = false;
-  if (ptrace(PTRACE_SYSCALL, tid, nullptr, nullptr) != 0)
+  if (ptrace(PTRACE_SYSCALL, tid, nullptr, nullptr) != 0) {
     return PtraceError("PTRACE_SYSCALL", tid);
+  }
   while (true) {
     auto status = WaitFor(tid, limit);
     if (!status.ok()) {
@@ -165,35 +167,45 @@ absl::StatusOr<InjectedSyscall> InjectSyscall(
         return PtraceError("PTRACE_GETEVENTMSG", tid);
       }
       out.clone_child = static_cast<pid_t>(child);
-      // The child is attached to us and stops before running anything. Make it
-      // die with us right away: should we die before it is killed on purpose,
-      // it must not run on as a copy of the target.
+      // The child is attached to us and stops before running anything. Make
+      // it die with us right away: should we die before it is killed on
+      // purpose, it must not run on as a copy of the target.
       auto cs = WaitFor(out.clone_child, limit);
-      if (!cs.ok() || !WIFSTOPPED(*cs) ||
-          ptrace(PTRACE_SETOPTIONS, out.clone_child, nullptr,
-                 PTRACE_O_EXITKILL) != 0) {
-        kill(out.clone_child, SIGKILL);
-        (void)WaitFor(out.clone_child, Clock::now() + std::chrono::seconds(2));
-        out.clone_child = 0;
-        // Finish the syscall anyway so that the thread can be restored.
-      }
-    } else if (event == 0 && sig != kSyscallStop) {
-      out.caught_signal =
-          sig;  // signal-delivery stop: hold the signal, deliver it on detach
+      out.child_ready = cs.ok() && WIFSTOPPED(*cs) &&
+                        ptrace(PTRACE_SETOPTIONS, out.clone_child, nullptr,
+                               PTRACE_O_EXITKILL) == 0;
+      if (!out.child_ready) kill(out.clone_child, SIGKILL);
+      // Either way the syscall is finished so that the thread can be restored.
+    } else if (event == 0) {
+      // Signal-delivery stop. While the rest of the process is frozen this
+      // thread is the only one a process-directed signal can go to. Hold
+      // the signal; the caller delivers it.
+      out.caught_signals.push_back(sig);
     }
     if (ptrace(PTRACE_SYSCALL, tid, nullptr, nullptr) != 0) {
       return PtraceError("PTRACE_SYSCALL", tid);
     }
   }
   user_regs_struct after;
-  if (ptrace(PTRACE_GETREGS, tid, nullptr, &after) != 0)
+  if (ptrace(PTRACE_GETREGS, tid, nullptr, &after) != 0) {
     return PtraceError("PTRACE_GETREGS", tid);
+  }
   out.result = static_cast<int64_t>(after.rax);
   user_regs_struct restored = RestartedRegisters(saved);
   if (ptrace(PTRACE_SETREGS, tid, nullptr, &restored) != 0) {
     return PtraceError("PTRACE_SETREGS", tid);
   }
   return out;
+}
+
+int HoldSignals(pid_t pid, pid_t tid, const std::vector<int>& signals) {
+  if (signals.empty()) return 0;
+  // The first is delivered by the detach (as the kernel would have); the
+  // others are queued again on the thread, to be handled right after it.
+  for (size_t i = 1; i < signals.size(); ++i) {
+    syscall(SYS_tgkill, pid, tid, signals[i]);
+  }
+  return signals[0];
 }
 
 absl::StatusOr<std::unique_ptr<ThreadStop>> ThreadStop::Stop(
@@ -257,7 +269,9 @@ std::vector<pid_t> ReapChildren(pid_t pid, std::vector<pid_t> children,
           tid, saved, SYS_wait4,
           {static_cast<uint64_t>(*it), 0, __WALL | WNOHANG, 0, 0, 0}, deadline);
       if (!r.ok()) break;
-      if (r->caught_signal != 0) (*stop)->set_pending_signal(r->caught_signal);
+      if (int sig = HoldSignals(pid, tid, r->caught_signals); sig != 0) {
+        (*stop)->set_pending_signal(sig);
+      }
       if (r->result == *it || r->result == -ECHILD) {
         it = children.erase(it);
       } else {

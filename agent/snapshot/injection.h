@@ -43,11 +43,13 @@ bool IsParkedInGoFutex(pid_t pid, const user_regs_struct& regs);
 user_regs_struct RestartedRegisters(const user_regs_struct& interrupted);
 
 struct InjectedSyscall {
-  int64_t result = 0;  // the syscall's return value (negative errno on failure)
-  pid_t clone_child =
-      0;  // for clone: the child, attached to us and in its first stop
-  int caught_signal =
-      0;  // a signal that arrived meanwhile: re-inject it on detach
+  int64_t result = 0;     // the syscall's return value (negative errno)
+  pid_t clone_child = 0;  // for clone: the child, attached to us
+  // The child stopped and has PTRACE_O_EXITKILL; if false it was killed and is
+  // left to reap.
+  bool child_ready = false;
+  // Signals that arrived meanwhile, held (see HoldSignals).
+  std::vector<int> caught_signals;
 };
 
 // Runs syscall `nr(args)` in thread `tid`, which must be ours, in a ptrace
@@ -64,6 +66,11 @@ struct InjectedSyscall {
 absl::StatusOr<InjectedSyscall> InjectSyscall(
     pid_t tid, const user_regs_struct& saved, long nr,
     const std::array<uint64_t, 6>& args, Clock::time_point deadline);
+
+// Queues again all but the first of `signals` (caught by an injection in
+// thread `tid` of `pid`) and returns the first, for the caller to deliver by
+// detaching the thread with it; 0 if none.
+int HoldSignals(pid_t pid, pid_t tid, const std::vector<int>& signals);
 
 // One thread of a running process held in an interrupt stop (the rest keep
 // running); detached on destruction. For short injections outside a snapshot's

@@ -176,6 +176,26 @@ TEST(ForkModeBehaviourTest, TooLittleMemoryHeadroomMakesItFallBack) {
   EXPECT_TRUE(ChildrenOf(target.pid()).empty());
 }
 
+TEST(ForkModeBehaviourTest, StoppedTargetIsCopiedAndStaysStopped) {
+  Child child({NewestVariant().Binary("idle")});
+  ASSERT_FALSE(child.ReadLine().empty());
+  ASSERT_EQ(kill(child.pid(), SIGSTOP), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  TempDir dir;
+  auto r = TakeSnapshot(child.pid(), ForkOptions(dir.File("core")));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->mode, Mode::kStopAndCopy);
+  EXPECT_TRUE(absl::StrContains(r->fallback_reason, "stopped"))
+      << r->fallback_reason;
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto st = ReadStatus(child.pid());
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->state, 'T');
+  EXPECT_TRUE(ChildrenOf(child.pid()).empty());
+  kill(child.pid(), SIGCONT);
+  EXPECT_TRUE(IsRunningUntraced(child.pid()));
+}
+
 TEST(ForkModeBehaviourTest, ProcessWithoutAParkedGoThreadFallsBack) {
   Child sleeper({"/bin/sleep", "100"});
   std::this_thread::sleep_for(std::chrono::milliseconds(50));

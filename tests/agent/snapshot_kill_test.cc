@@ -108,7 +108,7 @@ void RunTrials(const std::string& mode, int trials) {
     ASSERT_FALSE(during.is_null()) << "trial " << i;
     if (k.killed && during["max_stall_ms"].get<double>() > 5)
       ++killed_while_frozen;
-    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
     auto m = target.Report();
     ASSERT_FALSE(m.is_null())
         << "trial " << i << ": the target does not answer";
