@@ -18,7 +18,14 @@ class DominatorTree {
  public:
   static constexpr uint32_t kUnreachable = std::numeric_limits<uint32_t>::max();
 
-  static DominatorTree Compute(uint32_t num_nodes, uint32_t root, const SuccessorFn& succ);
+  static DominatorTree Compute(uint32_t num_nodes, uint32_t root, const SuccessorFn& succ) {
+    return ComputeWith(num_nodes, root, [&succ](uint32_t v, auto&& emit) {
+      succ(v, [&](uint32_t w) { emit(w); });
+    });
+  }
+  // Same, with any callable succ(node, emit) — inlined, for large graphs.
+  template <typename Succ>
+  static DominatorTree ComputeWith(uint32_t num_nodes, uint32_t root, const Succ& succ);
 
   uint32_t idom(uint32_t v) const { return idom_[v]; }
   // Nodes in DFS preorder from the root: every node comes after its dominator.
@@ -31,6 +38,102 @@ class DominatorTree {
   std::vector<uint32_t> idom_;
   std::vector<uint32_t> preorder_;
 };
+
+template <typename Succ>
+DominatorTree DominatorTree::ComputeWith(uint32_t n, uint32_t root, const Succ& succ) {
+  constexpr uint32_t kNone = kUnreachable;
+  DominatorTree t;
+  // 1. Iterative DFS: preorder numbers, DFS-tree parents (in number space).
+  std::vector<uint32_t> num(n, kNone);   // node -> dfs number
+  std::vector<uint32_t> vertex;          // dfs number -> node
+  std::vector<uint32_t> parent;          // dfs number -> parent's dfs number
+  vertex.reserve(n);
+  parent.reserve(n);
+  {
+    // Explicit stack of (node, parent number); successors pushed in reverse so that the first
+    // successor is visited first (deterministic preorder).
+    std::vector<std::pair<uint32_t, uint32_t>> stack;
+    std::vector<uint32_t> tmp;
+    stack.push_back({root, kNone});
+    while (!stack.empty()) {
+      auto [v, p] = stack.back();
+      stack.pop_back();
+      if (num[v] != kNone) continue;
+      num[v] = static_cast<uint32_t>(vertex.size());
+      vertex.push_back(v);
+      parent.push_back(p);
+      tmp.clear();
+      succ(v, [&](uint32_t w) {
+        if (num[w] == kNone) tmp.push_back(w);
+      });
+      for (auto it = tmp.rbegin(); it != tmp.rend(); ++it) stack.push_back({*it, num[v]});
+    }
+  }
+  const uint32_t m = static_cast<uint32_t>(vertex.size());
+  // 2. Predecessors in number space (CSR).
+  std::vector<uint32_t> pred_row(m + 1, 0);
+  for (uint32_t i = 0; i < m; i++) {
+    succ(vertex[i], [&](uint32_t w) {
+      if (num[w] != kNone) pred_row[num[w] + 1]++;
+    });
+  }
+  for (uint32_t i = 0; i < m; i++) pred_row[i + 1] += pred_row[i];
+  std::vector<uint32_t> preds(pred_row[m]);
+  {
+    std::vector<uint32_t> fill(pred_row.begin(), pred_row.end() - 1);
+    for (uint32_t i = 0; i < m; i++) {
+      succ(vertex[i], [&](uint32_t w) {
+        if (num[w] != kNone) preds[fill[num[w]]++] = i;
+      });
+    }
+  }
+  // 3. Lengauer–Tarjan (simple version, path compression), all in number space.
+  std::vector<uint32_t> semi(m), idom(m, 0), ancestor(m, kNone), label(m);
+  std::vector<uint32_t> bucket_head(m, kNone), bucket_next(m, kNone);
+  for (uint32_t i = 0; i < m; i++) semi[i] = label[i] = i;
+  std::vector<uint32_t> path;
+  auto eval = [&](uint32_t v) -> uint32_t {
+    if (ancestor[v] == kNone) return v;
+    // Compress the ancestor chain iteratively.
+    path.clear();
+    uint32_t u = v;
+    while (ancestor[ancestor[u]] != kNone) {
+      path.push_back(u);
+      u = ancestor[u];
+    }
+    for (auto it = path.rbegin(); it != path.rend(); ++it) {
+      uint32_t x = *it;
+      uint32_t a = ancestor[x];
+      if (semi[label[a]] < semi[label[x]]) label[x] = label[a];
+      ancestor[x] = ancestor[a];
+    }
+    return label[v];
+  };
+  for (uint32_t w = m - 1; w >= 1; w--) {
+    for (uint32_t k = pred_row[w]; k < pred_row[w + 1]; k++) {
+      uint32_t u = eval(preds[k]);
+      if (semi[u] < semi[w]) semi[w] = semi[u];
+    }
+    bucket_next[w] = bucket_head[semi[w]];
+    bucket_head[semi[w]] = w;
+    uint32_t p = parent[w];
+    ancestor[w] = p;
+    for (uint32_t v = bucket_head[p]; v != kNone; v = bucket_next[v]) {
+      uint32_t u = eval(v);
+      idom[v] = semi[u] < semi[v] ? u : p;
+    }
+    bucket_head[p] = kNone;
+    if (w == 1) break;
+  }
+  for (uint32_t w = 1; w < m; w++) {
+    if (idom[w] != semi[w]) idom[w] = idom[idom[w]];
+  }
+  t.idom_.assign(n, kNone);
+  t.idom_[root] = root;
+  for (uint32_t w = 1; w < m; w++) t.idom_[vertex[w]] = vertex[idom[w]];
+  t.preorder_ = std::move(vertex);
+  return t;
+}
 
 }  // namespace goretain::analysis
 

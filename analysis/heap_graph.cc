@@ -39,7 +39,15 @@ SuccessorFn HeapGraph::Successors() const {
 
 HeapGraph::Retention HeapGraph::ComputeRetention() const {
   Retention r;
-  r.tree = DominatorTree::Compute(num_nodes(), 0, Successors());
+  r.tree = DominatorTree::ComputeWith(num_nodes(), 0, [this](uint32_t node, auto&& emit) {
+    if (node == 0) {
+      for (uint32_t root : root_order_) emit(RootNode(root));
+    } else if (node <= num_roots_) {
+      for (const gocore::Edge& e : graph_.RootEdges(node - 1)) emit(ObjectNode(e.target));
+    } else {
+      for (const gocore::Edge& e : graph_.OutEdges(ObjectOf(node))) emit(ObjectNode(e.target));
+    }
+  });
   std::vector<uint64_t> weight(num_nodes(), 0);
   for (uint32_t o = 0; o < num_objects_; o++) {
     if (graph_.reachable(o)) weight[ObjectNode(o)] = heap_.object_size(o);

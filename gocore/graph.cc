@@ -7,16 +7,32 @@ absl::StatusOr<std::unique_ptr<ObjectGraph>> ObjectGraph::Build(const HeapIndex&
   std::unique_ptr<ObjectGraph> g(new ObjectGraph);
   const size_t n = heap.num_objects();
   if (n >= (uint64_t{1} << 32) - 1) return absl::ResourceExhaustedError("more than 2^32 objects");
+  // Edges of every object, in id order (one pass over the heap; after a GC almost every object is
+  // reachable, so recording the few unreachable ones costs less than a second pass).
+  g->row_.resize(n + 1);
+  g->edges_.reserve(n + n / 2);
+  for (uint32_t id = 0; id < n; id++) {
+    g->row_[id] = static_cast<uint32_t>(g->edges_.size());
+    heap.VisitPointers(id, [&](uint64_t off, uint64_t v) {
+      if (auto t = heap.FindObject(v)) g->edges_.push_back({*t, static_cast<uint32_t>(off)});
+    });
+    if (g->edges_.size() >= (uint64_t{1} << 32) - 1) {
+      return absl::ResourceExhaustedError("more than 2^32 edges");
+    }
+  }
+  g->row_[n] = static_cast<uint32_t>(g->edges_.size());
+  g->edges_.shrink_to_fit();
+
+  // Root edges, then the mark from them over the edge arrays.
   g->mark_.assign((n + 63) / 64, 0);
-  std::vector<uint32_t> queue;
+  std::vector<uint32_t> stack;
   auto mark = [&](uint32_t id) {
     uint64_t& w = g->mark_[id >> 6];
     uint64_t bit = uint64_t{1} << (id & 63);
     if (w & bit) return;
     w |= bit;
-    queue.push_back(id);
+    stack.push_back(id);
   };
-  // Root edges, and the mark's starting set.
   g->root_row_.reserve(roots.size() + 1);
   g->root_row_.push_back(0);
   for (const Root& r : roots) {
@@ -28,35 +44,21 @@ absl::StatusOr<std::unique_ptr<ObjectGraph>> ObjectGraph::Build(const HeapIndex&
     }
     g->root_row_.push_back(static_cast<uint32_t>(g->root_edges_.size()));
   }
-  // Mark (depth-first with an explicit stack: order does not matter for the reachable set).
-  while (!queue.empty()) {
-    uint32_t id = queue.back();
-    queue.pop_back();
-    heap.VisitPointers(id, [&](uint64_t, uint64_t v) {
-      if (auto t = heap.FindObject(v)) mark(*t);
-    });
+  while (!stack.empty()) {
+    uint32_t id = stack.back();
+    stack.pop_back();
+    for (const Edge& e : g->OutEdges(id)) mark(e.target);
   }
-  // Edges of reachable objects, in id order.
-  g->row_.resize(n + 1);
   for (uint32_t id = 0; id < n; id++) {
-    g->row_[id] = static_cast<uint32_t>(g->edges_.size());
     uint64_t size = heap.object_size(id);
-    if (!g->reachable(id)) {
+    if (g->reachable(id)) {
+      g->reachable_objects++;
+      g->reachable_bytes += size;
+    } else {
       g->unreachable_objects++;
       g->unreachable_bytes += size;
-      continue;
-    }
-    g->reachable_objects++;
-    g->reachable_bytes += size;
-    heap.VisitPointers(id, [&](uint64_t off, uint64_t v) {
-      if (auto t = heap.FindObject(v)) g->edges_.push_back({*t, static_cast<uint32_t>(off)});
-    });
-    if (g->edges_.size() >= (uint64_t{1} << 32) - 1) {
-      return absl::ResourceExhaustedError("more than 2^32 edges");
     }
   }
-  g->row_[n] = static_cast<uint32_t>(g->edges_.size());
-  g->edges_.shrink_to_fit();
   return g;
 }
 

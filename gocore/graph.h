@@ -23,7 +23,7 @@ struct Edge {
 // 8 bytes per edge, 1 bit per object (mark).
 class ObjectGraph {
  public:
-  // Marks every object reachable from `roots` and records the edges of reachable objects.
+  // Records the edges of every object and marks every object reachable from `roots`.
   // Pointers into free slots or outside the heap are not edges.
   static absl::StatusOr<std::unique_ptr<ObjectGraph>> Build(const HeapIndex& heap,
                                                             const std::vector<Root>& roots);

@@ -142,13 +142,9 @@ absl::Status HeapIndex::Load(TypeTable* types, DamageCounters* damage) {
   std::sort(pending.begin(), pending.end(),
             [](const Pending& a, const Pending& b) { return a.span.base < b.span.base; });
 
-  // Pass 2: objects. Count first so the object arrays are allocated once.
+  // Pass 2: objects. Allocation bits of every kept span first (so the arrays are sized once).
   std::vector<uint8_t> bits;
-  auto load_bits = [&](const Pending& pd) {
-    bits.resize((pd.span.nelems + 7) / 8);
-    return mem.Read(pd.alloc_bits, bits.data(), bits.size());
-  };
-  uint64_t count = 0;
+  uint64_t count = 0, words = 0;
   uint64_t prev_end = 0;
   for (Pending& pd : pending) {
     const HeapSpan& s = pd.span;
@@ -158,83 +154,100 @@ absl::Status HeapIndex::Load(TypeTable* types, DamageCounters* damage) {
       continue;
     }
     prev_end = s.base + s.npages * layout_.page_size;
-    if (!load_bits(pd)) {
+    bits.resize((s.nelems + 7) / 8);
+    if (!mem.Read(pd.alloc_bits, bits.data(), bits.size())) {
       (*damage)["unreadable_alloc_bits"]++;
       pd.span.nelems = 0;
       continue;
     }
-    for (uint32_t n = 0; n < s.nelems; n++) {
-      count += n < pd.freeindex || ((bits[n >> 3] >> (n & 7)) & 1);
-    }
+    words += (s.nelems + 63) / 64;
   }
-  addr_.reserve(count);
-  type_.reserve(count);
+  alloc_words_.assign(words, 0);
+  alloc_rank_.assign(words, 0);
   spans_.reserve(pending.size());
+  uint32_t w0 = 0;
   for (const Pending& pd : pending) {
     HeapSpan s = pd.span;
-    if (s.nelems == 0 || !load_bits(pd)) continue;
-    s.first_object = static_cast<uint32_t>(addr_.size());
+    if (s.nelems == 0) continue;
+    bits.resize((s.nelems + 7) / 8);
+    mem.Read(pd.alloc_bits, bits.data(), bits.size());
+    s.bits_offset = w0;
+    s.div_mul = s.nelems == 1 ? 0 : static_cast<uint32_t>(0xffffffffull / s.elemsize + 1);
+    uint32_t nw = (s.nelems + 63) / 64;
     for (uint32_t n = 0; n < s.nelems; n++) {
-      if (n >= pd.freeindex && ((bits[n >> 3] >> (n & 7)) & 1) == 0) continue;
-      uint64_t a = s.base + n * s.elemsize;
-      uint32_t ty = 0;
+      // Slots below freeindex are allocated whatever allocBits says (set again at sweep).
+      if (n < pd.freeindex || ((bits[n >> 3] >> (n & 7)) & 1)) {
+        alloc_words_[w0 + (n >> 6)] |= uint64_t{1} << (n & 63);
+      }
+    }
+    uint32_t rank = 0;
+    for (uint32_t k = 0; k < nw; k++) {
+      alloc_rank_[w0 + k] = rank;
+      rank += static_cast<uint32_t>(__builtin_popcountll(alloc_words_[w0 + k]));
+    }
+    s.first_object = static_cast<uint32_t>(count);
+    s.num_objects = rank;
+    count += rank;
+    w0 += nw;
+    spans_.push_back(s);
+  }
+  if (count >= (uint64_t{1} << 32) - 1) {
+    return absl::ResourceExhaustedError("more than 2^32 heap objects");
+  }
+  span_.resize(count);
+  slot_.resize(count);
+  type_.assign(count, 0);
+  for (uint32_t si = 0; si < spans_.size(); si++) {
+    const HeapSpan& s = spans_[si];
+    uint32_t id = s.first_object;
+    for (uint32_t n = 0; n < s.nelems; n++) {
+      if (((alloc_words_[s.bits_offset + (n >> 6)] >> (n & 63)) & 1) == 0) continue;
+      span_[id] = si;
+      slot_[id] = static_cast<uint16_t>(n);
       if (s.layout == PointerLayout::kHeader) {
-        auto tp = mem.ReadU64(a);
+        auto tp = mem.ReadU64(s.base + uint64_t{n} * s.elemsize);
         if (tp && *tp != 0) {
           auto ti = types->Intern(*tp);
           if (ti.ok()) {
-            ty = *ti;
+            type_[id] = *ti;
           } else {
             (*damage)["bad_type_pointer"]++;
           }
         }
       } else if (s.layout == PointerLayout::kLargeType) {
-        ty = s.large_type;
+        type_[id] = s.large_type;
       }
-      addr_.push_back(a);
-      type_.push_back(ty);
+      id++;
     }
-    s.num_objects = static_cast<uint32_t>(addr_.size()) - s.first_object;
     total_bytes_ += s.elemsize * s.num_objects;
-    spans_.push_back(s);
   }
 
+  // Page -> span table.
+  uint64_t amin = ~uint64_t{0}, amax = 0;
+  for (const HeapSpan& s : spans_) {
+    uint64_t first = s.base / layout_.page_size / pages_per_arena_;
+    uint64_t last = (s.base / layout_.page_size + s.npages - 1) / pages_per_arena_;
+    amin = std::min(amin, first);
+    amax = std::max(amax, last);
+  }
+  arena_min_ = spans_.empty() ? 0 : amin;
+  constexpr uint64_t kMaxTableArenas = 1 << 16;  // 4 TiB of address space
+  if (!spans_.empty()) arenas_.resize(std::min(amax - amin + 1, kMaxTableArenas));
   for (uint32_t i = 0; i < spans_.size(); i++) {
     const HeapSpan& s = spans_[i];
     for (uint64_t pg = 0; pg < s.npages; pg++) {
       uint64_t page = s.base / layout_.page_size + pg;
-      auto& arena = page_map_[page / pages_per_arena_];
-      if (!arena) {
-        arena.reset(new uint32_t[pages_per_arena_]);
-        std::memset(arena.get(), 0, pages_per_arena_ * sizeof(uint32_t));
+      uint64_t arena = page / pages_per_arena_;
+      std::unique_ptr<uint32_t[]>& table =
+          arena - arena_min_ < arenas_.size() ? arenas_[arena - arena_min_] : far_arenas_[arena];
+      if (!table) {
+        table.reset(new uint32_t[pages_per_arena_]);
+        std::memset(table.get(), 0, pages_per_arena_ * sizeof(uint32_t));
       }
-      arena[page % pages_per_arena_] = i + 1;
+      table[page % pages_per_arena_] = i + 1;
     }
   }
   return absl::OkStatus();
-}
-
-uint32_t HeapIndex::SpanOfObject(uint32_t id) const {
-  auto it = std::upper_bound(spans_.begin(), spans_.end(), id,
-                             [](uint32_t v, const HeapSpan& s) { return v < s.first_object; });
-  return static_cast<uint32_t>(it - spans_.begin()) - 1;
-}
-
-std::optional<uint32_t> HeapIndex::FindObject(uint64_t addr) const {
-  uint64_t page = addr / layout_.page_size;
-  auto it = page_map_.find(page / pages_per_arena_);
-  if (it == page_map_.end()) return std::nullopt;
-  uint32_t si = it->second[page % pages_per_arena_];
-  if (si == 0) return std::nullopt;
-  const HeapSpan& s = spans_[si - 1];
-  uint64_t slot = (addr - s.base) / s.elemsize;
-  if (slot >= s.nelems) return std::nullopt;
-  uint64_t obj = s.base + slot * s.elemsize;
-  const uint64_t* first = addr_.data() + s.first_object;
-  const uint64_t* last = first + s.num_objects;
-  const uint64_t* p = std::lower_bound(first, last, obj);
-  if (p == last || *p != obj) return std::nullopt;  // a free slot
-  return static_cast<uint32_t>(p - addr_.data());
 }
 
 }  // namespace goretain::gocore

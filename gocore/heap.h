@@ -37,6 +37,8 @@ struct HeapSpan {
   uint32_t large_type = 0;       // TypeTable index for large spans (0: none)
   uint64_t heap_bits_addr = 0;   // kSpanBits: address of the span's pointer bitmap
   uint64_t mspan = 0;            // address of the runtime.mspan record (specials hang off it)
+  uint32_t bits_offset = 0;      // first word of the span's allocation bits in alloc_words_
+  uint32_t div_mul = 0;          // ⌈2^32 / elemsize⌉: slot = (offset * div_mul) >> 32 (small)
 
   uint8_t sizeclass() const { return spanclass >> 1; }
   bool noscan() const { return spanclass & 1; }
@@ -51,7 +53,8 @@ struct HeapLayoutInfo {
 };
 
 // Built once from a Program; immutable afterwards and safe for concurrent readers.
-// Object ids are dense uint32 in address order. Memory: 12 bytes per object plus per span.
+// Object ids are dense uint32 in address order. Memory: 10 bytes per object (span index, slot,
+// type), about 1.1 bits per slot (allocation bits and their ranks) plus per span.
 class HeapIndex {
  public:
   // Reads mheap_.allspans. Unusable input (no mheap_, unreadable span list) is an error; damage
@@ -61,17 +64,42 @@ class HeapIndex {
                                                           TypeTable* types,
                                                           DamageCounters* damage);
 
-  size_t num_objects() const { return addr_.size(); }
-  uint64_t object_addr(uint32_t id) const { return addr_[id]; }
-  uint64_t object_size(uint32_t id) const { return spans_[SpanOfObject(id)].elemsize; }
+  size_t num_objects() const { return span_.size(); }
+  uint64_t object_addr(uint32_t id) const {
+    const HeapSpan& s = spans_[span_[id]];
+    return s.base + uint64_t{slot_[id]} * s.elemsize;
+  }
+  uint64_t object_size(uint32_t id) const { return spans_[span_[id]].elemsize; }
   // TypeTable index of the type the heap records for the object (header or largeType); 0 if none.
   uint32_t object_type(uint32_t id) const { return type_[id]; }
-  uint32_t SpanOfObject(uint32_t id) const;
+  uint32_t SpanOfObject(uint32_t id) const { return span_[id]; }
   const std::vector<HeapSpan>& spans() const { return spans_; }
   const HeapLayoutInfo& layout() const { return layout_; }
 
-  // The object containing addr (interior pointers resolve to their object), if any.
-  std::optional<uint32_t> FindObject(uint64_t addr) const;
+  // The object containing addr (interior pointers resolve to their object), if any. O(1).
+  std::optional<uint32_t> FindObject(uint64_t addr) const {
+    uint64_t page = addr / layout_.page_size;
+    uint64_t arena = page / pages_per_arena_;
+    const uint32_t* pages;
+    if (arena - arena_min_ < arenas_.size()) {
+      pages = arenas_[arena - arena_min_].get();
+    } else {
+      auto it = far_arenas_.find(arena);
+      pages = it == far_arenas_.end() ? nullptr : it->second.get();
+    }
+    if (pages == nullptr) return std::nullopt;
+    uint32_t si = pages[page % pages_per_arena_];
+    if (si == 0) return std::nullopt;
+    const HeapSpan& s = spans_[si - 1];
+    uint64_t off = addr - s.base;
+    uint64_t slot = s.nelems == 1 ? 0 : (off * s.div_mul) >> 32;
+    if (slot >= s.nelems || off >= s.elemsize * s.nelems) return std::nullopt;
+    uint32_t w = s.bits_offset + static_cast<uint32_t>(slot >> 6);
+    uint64_t word = alloc_words_[w];
+    uint64_t bit = uint64_t{1} << (slot & 63);
+    if ((word & bit) == 0) return std::nullopt;  // a free slot
+    return s.first_object + alloc_rank_[w] + static_cast<uint32_t>(__builtin_popcountll(word & (bit - 1)));
+  }
 
   // Calls fn(offset, value) for every pointer word of the object whose value is non-zero; offset
   // is from the object's address (the slot start, header included).
@@ -92,19 +120,25 @@ class HeapIndex {
   const TypeTable& types_;
   HeapLayoutInfo layout_;
   std::vector<HeapSpan> spans_;       // sorted by base
-  std::vector<uint64_t> addr_;        // per object
+  std::vector<uint32_t> span_;        // per object: its span
+  std::vector<uint16_t> slot_;        // per object: its slot in the span
   std::vector<uint32_t> type_;        // per object
+  std::vector<uint64_t> alloc_words_; // per span, ⌈nelems/64⌉ words: bit n = slot n allocated
+  std::vector<uint32_t> alloc_rank_;  // per word: allocated slots of the span before it
   // Page -> span lookup: per 64 MiB arena, span index + 1 for each page (0: no in-use span).
-  absl::flat_hash_map<uint64_t, std::unique_ptr<uint32_t[]>> page_map_;
+  // Arenas near the heap's lowest one are in a table; stray ones in a map.
+  uint64_t arena_min_ = 0;
+  std::vector<std::unique_ptr<uint32_t[]>> arenas_;
+  absl::flat_hash_map<uint64_t, std::unique_ptr<uint32_t[]>> far_arenas_;
   uint64_t pages_per_arena_ = 8192;
   uint64_t total_bytes_ = 0;
 };
 
 template <typename Fn>
 void HeapIndex::VisitPointers(uint32_t id, Fn&& fn) const {
-  const HeapSpan& s = spans_[SpanOfObject(id)];
+  const HeapSpan& s = spans_[span_[id]];
   const AddressSpace& mem = program_.mem();
-  const uint64_t a = addr_[id];
+  const uint64_t a = s.base + uint64_t{slot_[id]} * s.elemsize;
   // The object's bytes, when contiguous in one mapping (almost always).
   const uint8_t* data = mem.Ptr(a, s.elemsize);
   auto word = [&](uint64_t off) -> uint64_t {

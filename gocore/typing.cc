@@ -182,12 +182,19 @@ class Typing::Engine {
     return t;
   }
 
+  // Cached by the DIE asked for and by its underlying DIE: libdw lookups happen once per type,
+  // not once per object.
   uint32_t Intern(DieOffset die) {
-    die = Underlying(die);
     if (auto it = by_die_.find(die); it != by_die_.end()) return it->second;
-    TypeInfo info{d_.TypeName(die), d_.TypeSize(die).value_or(0), die};
-    uint32_t idx = static_cast<uint32_t>(t_.types_.size());
-    t_.types_.push_back(std::move(info));
+    DieOffset u = Underlying(die);
+    uint32_t idx;
+    if (auto it = by_die_.find(u); it != by_die_.end()) {
+      idx = it->second;
+    } else {
+      idx = static_cast<uint32_t>(t_.types_.size());
+      t_.types_.push_back({d_.TypeName(u), d_.TypeSize(u).value_or(0), u});
+      by_die_.emplace(u, idx);
+    }
     by_die_.emplace(die, idx);
     return idx;
   }
@@ -250,16 +257,24 @@ class Typing::Engine {
   // Types whose real layout depends on a tag in the value: sync.Map's HashTrieMap stores
   // *node[K,V] that are entry[K,V] or indirect[K,V] according to node.isEntry.
   DieOffset Refine(DieOffset die, uint64_t value_addr) {
-    std::string name = d_.TypeName(Underlying(die));
-    const std::string node = "internal/sync.node[";
-    if (!absl::StartsWith(name, node)) return die;
-    auto is_entry = d_.FieldPath(Underlying(die), "isEntry");
-    if (!is_entry.ok()) return die;
-    auto b = mem_.ReadU8(value_addr + is_entry->offset);
+    auto [it, fresh] = refine_.try_emplace(die);
+    Refinement& r = it->second;
+    if (fresh) {
+      std::string name = d_.TypeName(Underlying(die));
+      const std::string node = "internal/sync.node[";
+      auto is_entry = d_.FieldPath(Underlying(die), "isEntry");
+      if (absl::StartsWith(name, node) && is_entry.ok()) {
+        std::string args = name.substr(node.size());
+        r.tagged = true;
+        r.tag_offset = is_entry->offset;
+        r.when_set = d_.TypeByName("internal/sync.entry[" + args).value_or(die);
+        r.when_clear = d_.TypeByName("internal/sync.indirect[" + args).value_or(die);
+      }
+    }
+    if (!r.tagged) return die;
+    auto b = mem_.ReadU8(value_addr + r.tag_offset);
     if (!b) return die;
-    std::string real = (*b ? "internal/sync.entry[" : "internal/sync.indirect[") +
-                       name.substr(node.size());
-    return d_.TypeByName(real).value_or(die);
+    return *b ? r.when_set : r.when_clear;
   }
 
   const Layout& LayoutOf(DieOffset die) {
@@ -484,6 +499,12 @@ class Typing::Engine {
   uint64_t types_base_ = 0, itab_type_ = 8;
   uint8_t direct_tflag_ = 0, direct_kind_ = 32;
   absl::flat_hash_map<DieOffset, uint32_t> by_die_;
+  struct Refinement {
+    bool tagged = false;
+    uint64_t tag_offset = 0;
+    DieOffset when_set = 0, when_clear = 0;
+  };
+  absl::flat_hash_map<DieOffset, Refinement> refine_;
   absl::flat_hash_map<std::string, uint32_t> by_name_;
   absl::flat_hash_map<uint64_t, uint32_t> synthetic_rt_;
   absl::flat_hash_map<std::string, uint32_t> label_ids_;
