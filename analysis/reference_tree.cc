@@ -1,6 +1,7 @@
 #include "analysis/reference_tree.h"
 
 #include <cstring>
+#include <tuple>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
@@ -16,48 +17,40 @@ class Trie {
  public:
   explicit Trie(int max_depth) : max_depth_(max_depth) {}
 
-  uint32_t FrameId(FrameKind kind, uint32_t name, uint32_t type) {
-    uint64_t key = (uint64_t(kind) << 56) | (uint64_t(name) << 28) | type;
-    auto [it, fresh] = frame_ids_.try_emplace(key, static_cast<uint32_t>(frames_.size()));
-    if (fresh) frames_.push_back({kind, name, type});
-    return it->second;
-  }
-
-  // The child of `parent` for frame `f`; runs of one type collapse into the first frame and the
-  // depth cap keeps deeper objects at the last allowed frame.
-  uint32_t Child(uint32_t parent, uint32_t f) {
-    if (parent != kNone) {
-      const Node& p = nodes_[parent];
-      const FrameRec& pf = frames_[p.frame];
-      const FrameRec& cf = frames_[f];
-      if (!IsRootKind(pf.kind) && pf.type == cf.type && cf.type != empty_type_) return parent;
-      if (p.depth >= max_depth_) return parent;
-    }
-    uint64_t key = (uint64_t(parent) << 32) | f;
-    auto [it, fresh] = children_.try_emplace(key, static_cast<uint32_t>(nodes_.size()));
-    if (fresh) {
-      int depth = parent == kNone ? 0 : nodes_[parent].depth + 1;
-      nodes_.push_back({parent, f, depth});
-    }
-    return it->second;
-  }
-
   struct FrameRec {
     FrameKind kind;
     uint32_t name, type;
   };
   struct Node {
-    uint32_t parent, frame;
+    uint32_t parent;
+    FrameRec frame;
     int depth;
   };
-  std::vector<FrameRec> frames_;
+
+  // The child of `parent` for frame (kind, name, type); runs of one type collapse into the first
+  // frame and the depth cap keeps deeper objects at the last allowed frame.
+  uint32_t Child(uint32_t parent, FrameKind kind, uint32_t name, uint32_t type) {
+    if (parent != kNone) {
+      const Node& p = nodes_[parent];
+      if (!IsRootKind(p.frame.kind) && p.frame.type == type && type != empty_type_) return parent;
+      if (p.depth >= max_depth_) return parent;
+    }
+    // The name determines the kind (labels and root names are distinct strings per kind).
+    auto [it, fresh] = children_.try_emplace(std::make_tuple(parent, name, type),
+                                             static_cast<uint32_t>(nodes_.size()));
+    if (fresh) {
+      int depth = parent == kNone ? 0 : nodes_[parent].depth + 1;
+      nodes_.push_back({parent, {kind, name, type}, depth});
+    }
+    return it->second;
+  }
+
   std::vector<Node> nodes_;
   uint32_t empty_type_ = kNone;
 
  private:
   int max_depth_;
-  absl::flat_hash_map<uint64_t, uint32_t> frame_ids_;
-  absl::flat_hash_map<uint64_t, uint32_t> children_;
+  absl::flat_hash_map<std::tuple<uint32_t, uint32_t, uint32_t>, uint32_t> children_;
 };
 
 // Interned strings (root names, labels, type names) by id.
@@ -163,30 +156,36 @@ PathTree BuildReferenceTree(const gocore::LoadedCore& core, const HeapGraph& hg,
   Trie trie(opts.max_depth);
   Strings strings;
   trie.empty_type_ = strings.Id("");
-  // Type name ids per (typing type, object size) without building strings per object.
-  absl::flat_hash_map<uint64_t, uint32_t> type_name_ids;
-  auto type_name = [&](uint32_t o) {
-    uint64_t key = (uint64_t(typing.object_type(o)) << 40) | heap.object_size(o);
-    auto [it, fresh] = type_name_ids.try_emplace(key, 0);
-    if (fresh) it->second = strings.Id(DisplayTypeName(typing.ObjectTypeName(o)));
-    return it->second;
-  };
-  absl::flat_hash_map<uint32_t, std::pair<FrameKind, uint32_t>> label_frames;  // label id ->
-  auto edge_frame = [&](uint32_t label_id, uint32_t target) {
-    auto [it, fresh] = label_frames.try_emplace(label_id);
-    if (fresh) {
-      const std::string& l = typing.label(label_id);
-      it->second = {EdgeFrameKind(l), strings.Id(l)};
+  // Type name ids per typing type (single value / several values), untyped ones per size:
+  // strings are made once per type, not per object.
+  std::vector<uint32_t> name_single(typing.num_types(), kNone), name_several(typing.num_types(), kNone);
+  absl::flat_hash_map<uint64_t, uint32_t> untyped_names;
+  auto type_name = [&](uint32_t o) -> uint32_t {
+    uint32_t t = typing.object_type(o);
+    if (t == 0) {
+      auto [it, fresh] = untyped_names.try_emplace(heap.object_size(o), 0);
+      if (fresh) it->second = strings.Id(typing.ObjectTypeName(o));
+      return it->second;
     }
-    return trie.FrameId(it->second.first, it->second.second, type_name(target));
+    uint32_t& slot = typing.HoldsSeveral(o) ? name_several[t] : name_single[t];
+    if (slot == kNone) slot = strings.Id(DisplayTypeName(typing.ObjectTypeName(o)));
+    return slot;
+  };
+  // Per edge label: its frame kind and name id.
+  std::vector<std::pair<FrameKind, uint32_t>> label_frames(typing.num_labels());
+  for (uint32_t l = 0; l < typing.num_labels(); l++) {
+    label_frames[l] = {EdgeFrameKind(typing.label(l)), strings.Id(typing.label(l))};
+  }
+  auto child = [&](uint32_t parent, uint32_t label_id, uint32_t target) {
+    const auto& [kind, name] = label_frames[label_id];
+    return trie.Child(parent, kind, name, type_name(target));
   };
 
   std::vector<uint32_t> node_of(n, kNone);  // trie node of each reachable object
   std::vector<uint32_t> root_node(roots.size(), kNone);
   for (uint32_t r : hg.root_order()) {
-    uint32_t f = trie.FrameId(RootFrameKind(roots[r].kind), strings.Id(roots[r].name),
+    root_node[r] = trie.Child(kNone, RootFrameKind(roots[r].kind), strings.Id(roots[r].name),
                               trie.empty_type_);
-    root_node[r] = trie.Child(kNone, f);
   }
 
   if (opts.kind == TreeKind::kBfs) {
@@ -207,8 +206,7 @@ PathTree BuildReferenceTree(const gocore::LoadedCore& core, const HeapGraph& hg,
         for (size_t k = 0; k < edges.size(); k++) {
           uint32_t t = edges[k].target;
           if (node_of[t] != kNone) continue;
-          node_of[t] =
-              trie.Child(root_node[r], edge_frame(typing.root_edge_label_id(first + k), t));
+          node_of[t] = child(root_node[r], typing.root_edge_label_id(first + k), t);
           queue.push_back(t);
         }
       }
@@ -219,7 +217,7 @@ PathTree BuildReferenceTree(const gocore::LoadedCore& core, const HeapGraph& hg,
         for (size_t k = 0; k < edges.size(); k++) {
           uint32_t t = edges[k].target;
           if (node_of[t] != kNone) continue;
-          node_of[t] = trie.Child(node_of[o], edge_frame(typing.edge_label_id(first + k), t));
+          node_of[t] = child(node_of[o], typing.edge_label_id(first + k), t);
           queue.push_back(t);
         }
       }
@@ -237,9 +235,8 @@ PathTree BuildReferenceTree(const gocore::LoadedCore& core, const HeapGraph& hg,
       uint32_t label = 0;  // "" unless the dominator points straight at the object
       if (d == 0) {
         if (shared == kNone) {
-          shared = trie.Child(kNone, trie.FrameId(FrameKind::kRootOther,
-                                                  strings.Id("(shared by several roots)"),
-                                                  trie.empty_type_));
+          shared = trie.Child(kNone, FrameKind::kRootOther, strings.Id("(shared by several roots)"),
+                              trie.empty_type_);
         }
         parent = shared;
       } else if (hg.IsObjectNode(d)) {
@@ -263,7 +260,7 @@ PathTree BuildReferenceTree(const gocore::LoadedCore& core, const HeapGraph& hg,
           }
         }
       }
-      node_of[o] = trie.Child(parent, edge_frame(label, o));
+      node_of[o] = child(parent, label, o);
     }
   }
 
@@ -316,7 +313,7 @@ PathTree BuildReferenceTree(const gocore::LoadedCore& core, const HeapGraph& hg,
   std::vector<uint64_t> ids(nn, 0);
   for (uint32_t i = 0; i < nn; i++) {
     const auto& tn = trie.nodes_[i];
-    const auto& fr = trie.frames_[tn.frame];
+    const auto& fr = tn.frame;
     TreeNode& out = tree.nodes[i];
     out.parent = tn.parent == kNone ? TreeNode::kNoParent : tn.parent;
     out.frame = {fr.kind, strings[fr.name], strings[fr.type]};

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -44,14 +45,15 @@ struct Analysis {
 absl::StatusOr<Analysis> Analyze(const std::string& core_path, const std::string& exe,
                                  const AnalyzeArgs& a, Progress& progress) {
   Analysis out;
-  auto lc = gocore::LoadCore(core_path, {.exe_path = exe},
-                             [&](const std::string& p) { progress.Phase(p); });
+  // Dominators need only the graph: they are computed while types are inferred.
+  auto lc = gocore::LoadCore(
+      core_path, {.exe_path = exe}, [&](const std::string& p) { progress.Phase(p); },
+      [&out](const gocore::LoadedCore& c) {
+        out.graph = std::make_unique<analysis::HeapGraph>(*c.heap, *c.graph, c.roots.roots);
+        out.retention = out.graph->ComputeRetention();
+      });
   if (!lc.ok()) return lc.status();
   out.core = std::move(*lc);
-  progress.Phase("computing dominators");
-  out.graph = std::make_unique<analysis::HeapGraph>(*out.core->heap, *out.core->graph,
-                                                    out.core->roots.roots);
-  out.retention = out.graph->ComputeRetention();
   progress.Phase("building retention paths");
   analysis::ReferenceTreeOptions ro;
   ro.kind = a.tree == "dominator" ? analysis::TreeKind::kDominator : analysis::TreeKind::kBfs;
@@ -176,12 +178,24 @@ void PrintSummary(const Analysis& an, const analysis::PathTree& tree, int top) {
     std::printf("%12s %10llu  %s\n", analysis::HumanBytes(n.retained_bytes).c_str(),
                 (unsigned long long)n.cum_count, PathText(tree, order[k]).c_str());
   }
-  std::map<std::string, std::pair<uint64_t, uint64_t>> types;
+  // Aggregate by (type, slot size) first: names are made once per key, not per object.
+  struct Agg {
+    uint32_t sample;
+    uint64_t bytes = 0, count = 0;
+  };
+  absl::flat_hash_map<uint64_t, Agg> by_key;
   for (uint32_t o = 0; o < c.heap->num_objects(); o++) {
     if (!g.reachable(o)) continue;
-    auto& t = types[c.typing->ObjectTypeName(o)];
-    t.first += c.heap->object_size(o);
-    t.second++;
+    uint64_t size = c.heap->object_size(o);
+    auto [it, fresh] = by_key.try_emplace((uint64_t{c.typing->object_type(o)} << 40) | size, Agg{o});
+    it->second.bytes += size;
+    it->second.count++;
+  }
+  std::map<std::string, std::pair<uint64_t, uint64_t>> types;
+  for (const auto& [key, agg] : by_key) {
+    auto& t = types[c.typing->ObjectTypeName(agg.sample)];
+    t.first += agg.bytes;
+    t.second += agg.count;
   }
   std::vector<std::pair<uint64_t, std::string>> tv;
   for (const auto& [name, v] : types) tv.push_back({v.first, name});

@@ -1,6 +1,7 @@
 #include "gocore/loaded_core.h"
 
 #include <chrono>
+#include <thread>
 
 #include "base/status_macros.h"
 
@@ -13,7 +14,8 @@ double Since(std::chrono::steady_clock::time_point t) {
 
 absl::StatusOr<std::unique_ptr<LoadedCore>> LoadCore(
     const std::string& core_path, const OpenOptions& opts,
-    const std::function<void(const std::string&)>& progress) {
+    const std::function<void(const std::string&)>& progress,
+    const std::function<void(const LoadedCore&)>& beside_typing) {
   auto phase = [&](const char* name) {
     if (progress) progress(name);
     return std::chrono::steady_clock::now();
@@ -35,8 +37,13 @@ absl::StatusOr<std::unique_ptr<LoadedCore>> LoadCore(
   ASSIGN_OR_RETURN(c->graph, ObjectGraph::Build(*c->heap, c->roots.roots));
   c->mark_s = Since(t);
   t = phase("inferring types");
-  ASSIGN_OR_RETURN(c->typing, Typing::Infer(*c->program, *c->heap, *c->rtypes, *c->funcs,
-                                            c->roots.roots, *c->graph));
+  std::thread side;
+  if (beside_typing) side = std::thread([&] { beside_typing(*c); });
+  auto typing = Typing::Infer(*c->program, *c->heap, *c->rtypes, *c->funcs, c->roots.roots,
+                              *c->graph);
+  if (side.joinable()) side.join();
+  if (!typing.ok()) return typing.status();
+  c->typing = std::move(*typing);
   c->typing_s = Since(t);
   return c;
 }

@@ -522,6 +522,13 @@ absl::StatusOr<std::unique_ptr<Typing>> Typing::Infer(const Program& program, co
   return t;
 }
 
+bool Typing::HoldsSeveral(uint32_t id) const {
+  uint32_t ti = type_[id];
+  if (ti == 0) return false;
+  const TypeInfo& info = types_[ti];
+  return !info.single && info.size > 0 && heap_->object_size(id) - base_[id] >= 2 * info.size;
+}
+
 std::string Typing::ObjectTypeName(uint32_t id) const {
   uint32_t ti = type_[id];
   uint64_t size = heap_->object_size(id);

@@ -42,6 +42,10 @@ class Typing {
   const TypeInfo& type(uint32_t t) const { return types_[t]; }
   // Display name of an object: "T", "[]T" when it holds several values, "unk<size>" if untyped.
   std::string ObjectTypeName(uint32_t id) const;
+  // True when the object holds several values of its type (a slice backing array).
+  bool HoldsSeveral(uint32_t id) const;
+  size_t num_types() const { return types_.size(); }
+  size_t num_labels() const { return labels_.size(); }
 
   // Edge labels, parallel to the graph's edge arrays.
   const std::string& edge_label(size_t edge_index) const { return labels_[edge_label_[edge_index]]; }
