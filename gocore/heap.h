@@ -111,6 +111,14 @@ class HeapIndex {
   void VisitPointers(uint32_t id, Fn&& fn) const;
 
   uint64_t total_bytes() const { return total_bytes_; }
+  // Bytes this index holds (object arrays, allocation bits and ranks, spans, page tables).
+  uint64_t MemoryBytes() const {
+    uint64_t b = span_.capacity() * 4 + slot_.capacity() * 2 + type_.capacity() * 4 +
+                 alloc_words_.capacity() * 8 + alloc_rank_.capacity() * 4 +
+                 spans_.capacity() * sizeof(HeapSpan);
+    for (const auto& a : arenas_) b += a ? pages_per_arena_ * 4 : 0;
+    return b + far_arenas_.size() * pages_per_arena_ * 4;
+  }
 
  private:
   HeapIndex(const Program& p, const TypeTable& t) : program_(p), types_(t) {}
