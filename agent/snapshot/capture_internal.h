@@ -73,11 +73,11 @@ absl::StatusOr<Capture> CaptureStopAndCopy(pid_t pid,
                                            Pagemap& pagemap,
                                            std::unique_ptr<CopyBuffer> buffer);
 
-// The fork mode (fork_mode.cc).
+// The fork mode (fork_mode.cc); `data_bytes` is EstimateCopyBytes's.
 absl::StatusOr<Capture> CaptureWithFork(pid_t pid,
                                         const SnapshotOptions& options,
                                         const std::vector<Mapping>& smaps,
-                                        Pagemap& pagemap,
+                                        Pagemap& pagemap, uint64_t data_bytes,
                                         std::unique_ptr<CopyBuffer> buffer);
 
 }  // namespace goretain::agent::snapshot

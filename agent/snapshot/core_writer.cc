@@ -164,8 +164,8 @@ absl::StatusOr<CoreWriteStats> WriteCore(const ProcessImage& image, int fd,
                                          const std::string& path) {
   const size_t nsegs = image.segments.size();
   const uint64_t phnum = nsegs + 1;  // PT_NOTE first
-  const bool extended =
-      phnum >= PN_XNUM;  // more headers than e_phnum holds: count in shdr[0]
+  // More headers than e_phnum holds: count in shdr[0].
+  const bool extended = phnum >= PN_XNUM;
   std::string notes = BuildNotes(image);
 
   uint64_t offset = sizeof(Elf64_Ehdr);

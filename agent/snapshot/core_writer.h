@@ -14,8 +14,8 @@ namespace goretain::agent::snapshot {
 
 struct CoreWriteStats {
   uint64_t file_size = 0;  // apparent size
-  uint64_t data_bytes =
-      0;  // bytes of memory written; the rest of the file is holes
+  // Bytes of memory written; the rest of the file is holes.
+  uint64_t data_bytes = 0;
   uint64_t zero_pages_skipped = 0;
 };
 

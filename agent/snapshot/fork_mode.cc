@@ -217,12 +217,14 @@ absl::Status ForkCapture::Fork(Freezer& freezer, Clock::time_point deadline) {
         "nothing";
     return absl::OkStatus();
   }
+  // Any parked thread but preferably not the leader: should the process die
+  // meanwhile, the leader's exit is reported only after all the others'.
   const ThreadState* t = nullptr;
   for (const ThreadState& c : cap_.image.threads) {
-    if (freezer.PendingSignal(c.tid) == 0 && IsParkedInGoFutex(pid_, c.regs)) {
-      t = &c;
-      break;
+    if (freezer.PendingSignal(c.tid) != 0 || !IsParkedInGoFutex(pid_, c.regs)) {
+      continue;
     }
+    if (t == nullptr || t->tid == pid_) t = &c;
   }
   if (t == nullptr) {
     fallback_ =
@@ -235,7 +237,7 @@ absl::Status ForkCapture::Fork(Freezer& freezer, Clock::time_point deadline) {
   // space that shares the descriptor table (so the target closing a socket
   // closes it; the child adds no references) and whose exit sends no SIGCHLD
   // to the target's handlers.
-  auto inj = InjectSyscall(t->tid, t->regs, SYS_clone,
+  auto inj = InjectSyscall(pid_, t->tid, t->regs, SYS_clone,
                            {CLONE_FILES, 0, 0, 0, 0, 0}, deadline);
   fork_end_ = Clock::now();
   if (!inj.ok()) {
@@ -328,9 +330,8 @@ void ForkCapture::FillResult(Clock::time_point pause_start,
 absl::StatusOr<Capture> CaptureWithFork(pid_t pid,
                                         const SnapshotOptions& options,
                                         const std::vector<Mapping>& smaps,
-                                        Pagemap& pagemap,
+                                        Pagemap& pagemap, uint64_t data_bytes,
                                         std::unique_ptr<CopyBuffer> buffer) {
-  ASSIGN_OR_RETURN(uint64_t data_bytes, EstimateCopyBytes(smaps, pagemap));
   if (std::string why = ForkRefusal(pid, options, smaps, data_bytes);
       !why.empty()) {
     auto cap =

@@ -31,6 +31,12 @@ bool IsGroupStopSignal(int sig) {
 }
 
 absl::Status PermissionError(pid_t pid, int err) {
+  // An exiting process refuses to be attached with the same EPERM.
+  auto stat = ReadStat(pid);
+  if (!stat.ok() || stat->state == 'Z' || stat->state == 'X') {
+    return absl::AbortedError(
+        absl::StrCat("process ", pid, " exited during the snapshot"));
+  }
   std::string msg =
       absl::StrCat("cannot trace process ", pid, ": ", strerror(err));
   auto st = ReadStatus(pid);

@@ -31,15 +31,15 @@ class Freezer {
  public:
   struct Thread {
     pid_t tid = 0;
-    bool stopped =
-        false;  // in a ptrace stop; false while the interrupt is still pending
+    // In a ptrace stop; false while the interrupt is still pending.
+    bool stopped = false;
     bool gone = false;  // exited (or was never ours)
-    int pending_signal =
-        0;  // caught in signal-delivery-stop; re-injected on release
-    bool group_stop =
-        false;  // stopped by SIGSTOP & co. from someone else: stays stopped
-    // A new process (not a thread) cloned meanwhile and attached by
-    // TRACECLONE: released, never captured.
+    // Caught in signal-delivery-stop; re-injected on release.
+    int pending_signal = 0;
+    // Stopped by SIGSTOP & co. from someone else: stays stopped.
+    bool group_stop = false;
+    // A new process (not a thread) cloned meanwhile and attached by TRACECLONE:
+    // released, never captured.
     bool foreign = false;
   };
 

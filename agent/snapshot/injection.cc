@@ -45,15 +45,24 @@ void ShortSleep() {
 }
 
 // waitpid for `tid` until it reports or `deadline` passes (then
-// DeadlineExceeded).
-absl::StatusOr<int> WaitFor(pid_t tid, Clock::time_point deadline) {
-  while (true) {
+// DeadlineExceeded). With `pid` set, also stops waiting (NotFound) when the
+// thread turns zombie: the exit of a thread group leader is reported only once
+// every other thread is reaped, and those are tracees nobody reaps meanwhile.
+absl::StatusOr<int> WaitFor(pid_t tid, Clock::time_point deadline,
+                            pid_t pid = 0) {
+  for (int polls = 0;; ++polls) {
     int status = 0;
     pid_t w = waitpid(tid, &status, __WALL | WNOHANG);
     if (w == tid) return status;
     if (w < 0 && errno != EINTR) {
       return absl::NotFoundError(
           absl::StrCat("thread ", tid, " is gone: ", strerror(errno)));
+    }
+    if (pid != 0 && polls % 20 == 19) {  // about every millisecond
+      auto st = ReadStat(pid, tid);
+      if (!st.ok() || st->state == 'Z' || st->state == 'X') {
+        return absl::NotFoundError(absl::StrCat("thread ", tid, " exited"));
+      }
     }
     if (Clock::now() > deadline) {
       return absl::DeadlineExceededError(
@@ -111,7 +120,7 @@ user_regs_struct RestartedRegisters(const user_regs_struct& interrupted) {
 }
 
 absl::StatusOr<InjectedSyscall> InjectSyscall(
-    pid_t tid, const user_regs_struct& saved, long nr,
+    pid_t pid, pid_t tid, const user_regs_struct& saved, long nr,
     const std::array<uint64_t, 6>& args, Clock::time_point deadline) {
   if (Clock::now() > deadline) {
     return absl::DeadlineExceededError(
@@ -146,7 +155,8 @@ absl::StatusOr<InjectedSyscall> InjectSyscall(
     return PtraceError("PTRACE_SYSCALL", tid);
   }
   while (true) {
-    auto status = WaitFor(tid, limit);
+    auto status = WaitFor(tid, limit, pid);
+    if (absl::IsNotFound(status.status())) return status.status();
     if (!status.ok()) {
       return absl::InternalError(absl::StrCat(
           "thread ", tid,
@@ -266,7 +276,7 @@ std::vector<pid_t> ReapChildren(pid_t pid, std::vector<pid_t> children,
       continue;
     for (auto it = children.begin(); it != children.end();) {
       auto r = InjectSyscall(
-          tid, saved, SYS_wait4,
+          pid, tid, saved, SYS_wait4,
           {static_cast<uint64_t>(*it), 0, __WALL | WNOHANG, 0, 0, 0}, deadline);
       if (!r.ok()) break;
       if (int sig = HoldSignals(pid, tid, r->caught_signals); sig != 0) {

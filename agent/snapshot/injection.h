@@ -52,8 +52,8 @@ struct InjectedSyscall {
   std::vector<int> caught_signals;
 };
 
-// Runs syscall `nr(args)` in thread `tid`, which must be ours, in a ptrace
-// stop, and parked in Go's futex (IsParkedInGoFutex with `saved`, its
+// Runs syscall `nr(args)` in thread `tid` of `pid`, which must be ours, in a
+// ptrace stop, and parked in Go's futex (IsParkedInGoFutex with `saved`, its
 // registers). Afterwards the thread is in a syscall-exit stop with
 // RestartedRegisters(saved): detaching it resumes its futex wait. For a clone,
 // the child's first stop is awaited too and the child gets PTRACE_O_EXITKILL.
@@ -64,7 +64,7 @@ struct InjectedSyscall {
 // give up, with Internal, on a thread that is then harmless but stays attached
 // until this thread exits.
 absl::StatusOr<InjectedSyscall> InjectSyscall(
-    pid_t tid, const user_regs_struct& saved, long nr,
+    pid_t pid, pid_t tid, const user_regs_struct& saved, long nr,
     const std::array<uint64_t, 6>& args, Clock::time_point deadline);
 
 // Queues again all but the first of `signals` (caught by an injection in

@@ -13,8 +13,8 @@ namespace {
 
 constexpr uint64_t kPage = 4096;
 constexpr size_t kMaxIov = 1024;  // IOV_MAX: the kernel refuses more per call
-constexpr uint64_t kMaxBytesPerCall =
-    8 << 20;  // ~2-3 ms of copying: the deadline granularity
+// ~2-3 ms of copying: the deadline granularity.
+constexpr uint64_t kMaxBytesPerCall = 8 << 20;
 
 void AddRegion(std::vector<Region>* regions, uint64_t addr, uint64_t size,
                const uint8_t* data) {
@@ -37,9 +37,8 @@ absl::Status CopyRuns(pid_t pid, const std::vector<PageRun>& runs,
                       std::vector<Region>* regions, CopyStats* stats,
                       const std::function<void()>& between_calls) {
   size_t run = 0;
-  uint64_t cursor =
-      runs.empty() ? 0
-                   : runs[0].start;  // next address to copy within runs[run]
+  // Next address to copy within runs[run].
+  uint64_t cursor = runs.empty() ? 0 : runs[0].start;
   iovec remote[kMaxIov];
   while (run < runs.size()) {
     if (std::chrono::steady_clock::now() > deadline) {

@@ -19,8 +19,8 @@ namespace goretain::agent::snapshot {
 struct CopyStats {
   uint64_t bytes = 0;
   uint64_t calls = 0;
-  uint64_t unreadable_pages =
-      0;  // pages the kernel refused (EFAULT): left as holes
+  // Pages the kernel refused (EFAULT): left as holes.
+  uint64_t unreadable_pages = 0;
 };
 
 // Copies every byte of `runs` of process `pid` into `buffer` and appends the

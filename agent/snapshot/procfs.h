@@ -64,8 +64,8 @@ struct ProcStat {
   uint64_t utime_ticks = 0, stime_ticks = 0, cutime_ticks = 0, cstime_ticks = 0;
   int64_t nice = 0;
   uint64_t start_time_ticks = 0;
-  int exit_signal =
-      -1;  // field 38: the signal the parent gets when it exits (0: none)
+  // Field 38: the signal the parent gets when it exits (0: none).
+  int exit_signal = -1;
 };
 absl::StatusOr<ProcStat> ReadStat(pid_t pid, pid_t tid = 0);
 

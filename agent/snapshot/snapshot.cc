@@ -24,6 +24,14 @@ void Notify(const SnapshotOptions& o, Phase p) {
   if (o.on_phase) o.on_phase(p);
 }
 
+// A /proc read failing with "no such process" after the process was seen:
+// it exited.
+absl::Status ExitedIfGone(pid_t pid, const absl::Status& st) {
+  if (!absl::IsNotFound(st)) return st;
+  return absl::AbortedError(
+      absl::StrCat("process ", pid, " exited during the snapshot"));
+}
+
 }  // namespace
 
 // Stop-and-copy: everything is copied inside the pause.
@@ -135,14 +143,13 @@ absl::StatusOr<Capture> CaptureProcess(pid_t pid,
                        "kernel.yama.ptrace_scope that "
                        "allows it)"));
     }
-    if (absl::IsNotFound(smaps.status())) {
-      return absl::NotFoundError(absl::StrCat("no process ", pid));
-    }
-    return smaps.status();
+    return ExitedIfGone(pid, smaps.status());
   }
   auto pagemap = Pagemap::Open(pid, options.use_pagemap_scan);
-  if (!pagemap.ok()) return pagemap.status();
-  ASSIGN_OR_RETURN(uint64_t estimate, EstimateCopyBytes(*smaps, **pagemap));
+  if (!pagemap.ok()) return ExitedIfGone(pid, pagemap.status());
+  auto estimated = EstimateCopyBytes(*smaps, **pagemap);
+  if (!estimated.ok()) return ExitedIfGone(pid, estimated.status());
+  const uint64_t estimate = *estimated;
   if (free_bytes.has_value() && estimate > *free_bytes) {
     return absl::ResourceExhaustedError(
         absl::StrFormat("not enough space for the core: it needs up to %.1f "
@@ -159,10 +166,11 @@ absl::StatusOr<Capture> CaptureProcess(pid_t pid,
       options.mode == Mode::kFork ||
       (options.mode == Mode::kAuto && estimate >= options.auto_fork_bytes);
   absl::StatusOr<Capture> cap =
-      fork ? CaptureWithFork(pid, options, *smaps, **pagemap, std::move(buffer))
+      fork ? CaptureWithFork(pid, options, *smaps, **pagemap, estimate,
+                             std::move(buffer))
            : CaptureStopAndCopy(pid, options, *smaps, **pagemap,
                                 std::move(buffer));
-  if (!cap.ok()) return cap.status();
+  if (!cap.ok()) return ExitedIfGone(pid, cap.status());
   cap->result.total = Clock::now() - start;
   return cap;
 }

@@ -16,8 +16,10 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "agent/snapshot/freezer.h"
 #include "agent/snapshot/injection.h"
 #include "agent/snapshot/procfs.h"
+#include "agent/snapshot/registers.h"
 #include "agent/snapshot/snapshot.h"
 #include "tests/agent/snapshot_testing.h"
 
@@ -165,8 +167,8 @@ TEST(ForkModeBehaviourTest, TooLittleMemoryHeadroomMakesItFallBack) {
   ASSERT_TRUE(target.started());
   TempDir dir;
   SnapshotOptions o = ForkOptions(dir.File("core"));
-  o.fork_memory_headroom_factor =
-      1e7;  // 32 MiB x 1e7: more than any machine has
+  // 32 MiB x 1e7: more than any machine has.
+  o.fork_memory_headroom_factor = 1e7;
   auto r = TakeSnapshot(target.pid(), o);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->mode, Mode::kStopAndCopy);
@@ -262,6 +264,41 @@ TEST(ForkModeBehaviourTest, TargetKilledWhileFrozenIsAClearError) {
   EXPECT_TRUE(DirEntries(dir.path()).empty());
 }
 
+// The process dies while a syscall injected into its leader runs, all other
+// threads being our tracees: the leader's exit is reported only after theirs,
+// so the injection must notice the zombie instead of waiting for a report.
+TEST(InjectionTest, ProcessDyingDuringAnInjectionInTheLeaderEndsIt) {
+  StallMeter target(NewestVariant(), 8);
+  ASSERT_TRUE(target.started());
+  // Freeze until the leader is parked in futex (it is, most of the time).
+  std::unique_ptr<Freezer> freezer;
+  ThreadState leader;
+  for (int i = 0; i < 50 && freezer == nullptr; ++i) {
+    auto f =
+        Freezer::Freeze(target.pid(), Clock::now() + std::chrono::seconds(10));
+    ASSERT_TRUE(f.ok()) << f.status();
+    ASSERT_TRUE(CaptureThread(target.pid(), &leader).ok());
+    if (IsParkedInGoFutex(target.pid(), leader.regs)) {
+      freezer = std::move(*f);
+    } else {
+      f->reset();  // release, let it run a little, try again
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  ASSERT_NE(freezer, nullptr) << "the leader never parked in futex";
+  std::thread killer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    kill(target.pid(), SIGKILL);
+  });
+  const auto start = Clock::now();
+  // pause() blocks until a signal: only the kill ends it.
+  auto r = InjectSyscall(target.pid(), target.pid(), leader.regs, SYS_pause, {},
+                         Clock::now() + std::chrono::seconds(10));
+  killer.join();
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound) << r.status();
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(5));
+}
+
 // A child as an interrupted fork-mode snapshot leaves it: cloned by an injected
 // syscall, then let go (as if the snapshotter died before it could be killed).
 // The next fork-mode snapshot kills and reaps it.
@@ -275,7 +312,7 @@ TEST(ForkModeBehaviourTest,
     auto stop = ThreadStop::Stop(tid, Clock::now() + std::chrono::seconds(1));
     ASSERT_TRUE(stop.ok()) << stop.status();
     if (!IsParkedInGoFutex(target.pid(), (*stop)->regs())) continue;
-    auto inj = InjectSyscall(tid, (*stop)->regs(), SYS_clone,
+    auto inj = InjectSyscall(target.pid(), tid, (*stop)->regs(), SYS_clone,
                              {CLONE_FILES, 0, 0, 0, 0, 0},
                              Clock::now() + std::chrono::seconds(5));
     ASSERT_TRUE(inj.ok()) << inj.status();

@@ -35,8 +35,8 @@ using goretain::testing::TempDir;
 SnapshotOptions Options(const std::string& path) {
   SnapshotOptions o;
   o.output_path = path;
-  o.max_pause = std::chrono::seconds(
-      30);  // generous: tests must not depend on the machine's speed
+  // Generous: tests must not depend on the machine's speed.
+  o.max_pause = std::chrono::seconds(30);
   return o;
 }
 
@@ -203,8 +203,8 @@ TEST(SnapshotTest, MaxPauseAbortsAndResumesTheTarget) {
   ASSERT_FALSE(target.Report().is_null());  // reset the meter
   TempDir dir;
   SnapshotOptions o = Options(dir.File("core"));
-  o.max_pause =
-      std::chrono::milliseconds(5);  // 256 MiB cannot be copied in 5 ms
+  // 256 MiB cannot be copied in 5 ms.
+  o.max_pause = std::chrono::milliseconds(5);
   auto r = TakeSnapshot(target.pid(), o);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded)
