@@ -160,23 +160,24 @@ Machine: $cpu, $(nproc) vCPU, $mem RAM, Linux $(uname -r), THP $thp; $(date -u +
 $table
 
 $summary
+The machine may be shared with other work, and its load and disk speed move these figures from
+run to run (docs/snapshot.md lists the spread seen); the rounds interleave the tools so that a
+run compares them fairly.
 gcore stops the target for its whole run (attach, reading memory, writing the file); copy mode
 stops it while the memory is copied into the snapshotter; fork mode only while the kernel copies
 the page tables for the copy-on-write child (docs/snapshot.md).
 "
   docs=$root/docs/BENCHMARKS.md
   [[ -f $docs ]] || printf '# Benchmarks\n\nMeasured results; each section says how to reproduce it.\n' >"$docs"
-  SECTION="$section" python3 - "$docs" <<'EOF'
-import os, re, sys
-path = sys.argv[1]
-text = open(path).read()
-section = os.environ["SECTION"].rstrip("\n") + "\n"
-pattern = re.compile(r"^## Snapshot pause\n.*?(?=^## |\Z)", re.S | re.M)
-if pattern.search(text):
-    text = pattern.sub(lambda m: section + ("\n" if m.end() < len(text) else ""), text, count=1)
-else:
-    text = text.rstrip("\n") + "\n\n" + section
-open(path, "w").write(text)
-EOF
+  # Replace the section (from its heading to the next "## " heading), or append it.
+  printf '%s\n' "${section%$'\n'}" >"$work/section.md"
+  awk -v section="$work/section.md" '
+    function emit() { while ((getline line < section) > 0) print line; done = 1 }
+    /^## Snapshot pause$/ { skipping = 1; emit(); next }
+    skipping && /^## / { skipping = 0; print "" }
+    !skipping { print }
+    END { if (!done) { print ""; emit() } }
+  ' "$docs" >"$work/docs.md"
+  mv "$work/docs.md" "$docs"
   echo "snapshot_stall: wrote the Snapshot pause section of $docs" >&2
 fi

@@ -2,6 +2,7 @@
 
 #include <elf.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <memory>
@@ -115,6 +116,11 @@ absl::StatusOr<Capture> CaptureProcess(pid_t pid,
   const Clock::time_point start = Clock::now();
   if (pid <= 0)
     return absl::InvalidArgumentError(absl::StrCat("invalid pid ", pid));
+  if (pid == getpid()) {
+    return absl::InvalidArgumentError(
+        "a process cannot snapshot itself (its threads would freeze the "
+        "snapshotter)");
+  }
   if (options.max_pause.count() <= 0) {
     return absl::InvalidArgumentError("max_pause must be positive");
   }

@@ -150,6 +150,14 @@ TEST(SnapshotTest, CopiedMemoryMatchesTheFrozenProcess) {
       << equal << " of " << pages << " pages equal";
 }
 
+TEST(SnapshotTest, SnapshottingItselfIsRefused) {
+  TempDir dir;
+  auto r = TakeSnapshot(getpid(), Options(dir.File("core")));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument)
+      << r.status();
+  EXPECT_TRUE(DirEntries(dir.path()).empty());
+}
+
 TEST(SnapshotTest, NonexistentPidIsNotFound) {
   TempDir dir;
   auto r = TakeSnapshot(999999999, Options(dir.File("core")));
