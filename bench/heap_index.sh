@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 scale=${1:-10}
 variant=${2:-go1.26}
 build=${BUILD_DIR:-build}
-cmake --build "$build" --target gocore_index_bench go_fixtures >/dev/null
+cmake --build "$build" --target gocore_index_bench hot_paths_bench go_fixtures >/dev/null
 work=$(mktemp -d /tmp/goretain-bench.XXXXXX)
 trap 'kill -9 ${pid:-0} 2>/dev/null || true; rm -rf "$work"' EXIT
 bin="$build/fixtures/$variant/shapes"
@@ -20,9 +20,13 @@ kill -9 "$pid"; wait "$pid" 2>/dev/null || true
 core="$work/core.$pid"
 result=$("$build/bench/gocore_index_bench" "$core" "$bin" 5)
 echo "$result"
-python3 - "$result" "$work/fixture.json" "$scale" "$variant" "$(nproc)" <<'PY'
+GORETAIN_BENCH_CORE="$core" GORETAIN_BENCH_EXE="$bin" "$build/bench/hot_paths_bench" \
+  --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
+  --benchmark_format=json >"$work/hot.json"
+python3 - "$result" "$work/fixture.json" "$scale" "$variant" "$(nproc)" "$work/hot.json" <<'PY'
 import json, sys, re, platform, subprocess, datetime
 r = json.loads(sys.argv[1]); fx = json.load(open(sys.argv[2]))
+hot = json.load(open(sys.argv[6]))["benchmarks"]
 scale, variant, ncpu = sys.argv[3], sys.argv[4], sys.argv[5]
 cpu = next((l.split(':',1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), '?')
 mem = int(open('/proc/meminfo').readline().split()[1]) // 1024 // 1024
@@ -63,14 +67,23 @@ mark and reference graph on two threads, type inference), {r['runs']} runs.
 | type inference (median) | {r['typing_s_median']*1000:.0f} ms |
 | **whole pipeline (median)** | **{r['load_s_median']:.2f} s = {r['objects']/r['load_s_median']/1e6:.2f} M objects/s** |
 | **peak anonymous memory** | **{r['load_peak_anon_bytes']/1e6:.0f} MB = {r['load_peak_anon_bytes']/r['objects']:.1f} bytes per object** |
-"""
+
+## Hot paths (Google Benchmark)
+
+Same core: `bench/hot_paths_bench` (heap index and mark + graph on the core above; dominators on
+random heap-shaped graphs: a spanning tree plus n/2 extra edges), 3 repetitions, median.
+
+| benchmark | time | items per second |
+| --- | ---: | ---: |
+""" + "".join(f"| {b['run_name']} | {b['real_time']:.0f} {b['time_unit']} | {b.get('items_per_second', 0)/1e6:.1f} M |\n"
+              for b in hot if b.get('aggregate_name') == 'median')
 import os; os.makedirs('docs', exist_ok=True)
 path = 'docs/BENCHMARKS.md'
 try:
     doc = open(path).read()
 except FileNotFoundError:
     doc = "# Benchmarks\n\nEvery figure here was produced by the command shown with it; re-run it to regenerate its section.\n\n"
-pat = re.compile(r"## Heap index \(gocore\)\n.*?(?=\n## (?!Roots, mark)|\Z)", re.S)
+pat = re.compile(r"## Heap index \(gocore\)\n.*?(?=\n## (?!Roots, mark|Hot paths)|\Z)", re.S)
 if pat.search(doc):
     doc = pat.sub(section.rstrip('\n') + '\n', doc)
 else:
