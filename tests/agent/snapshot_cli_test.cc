@@ -1,6 +1,8 @@
 // `goretain snapshot`: the command as users run it.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+
+#include <filesystem>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -98,9 +100,15 @@ TEST(SnapshotCliTest, PermissionDenied) {
   ASSERT_TRUE(target.started());
   TempDir dir;
   chmod(dir.path().c_str(), 0777);
-  CommandResult r =
-      RunAsUser(65534, {BinaryPath("goretain"), "snapshot", "--pid",
-                        std::to_string(target.pid()), "-o", dir.File("core")});
+  // The build tree may sit below a directory only root can enter (a 0700 mktemp clone): run a
+  // copy from a place the unprivileged user can reach.
+  TempDir bin_dir;
+  chmod(bin_dir.path().c_str(), 0755);
+  std::string goretain = bin_dir.File("goretain");
+  std::filesystem::copy_file(BinaryPath("goretain"), goretain);
+  chmod(goretain.c_str(), 0755);
+  CommandResult r = RunAsUser(65534, {goretain, "snapshot", "--pid",
+                                      std::to_string(target.pid()), "-o", dir.File("core")});
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_TRUE(OneErrorLine(r, "ermission denied") ||
               OneErrorLine(r, "not permitted"))

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -126,23 +127,28 @@ Child::Child(const std::vector<std::string>& argv, const std::vector<std::string
   int p[2], q[2] = {-1, -1};
   if (pipe2(p, O_CLOEXEC) != 0) Die("pipe failed");
   if (stdin_pipe && pipe2(q, O_CLOEXEC) != 0) Die("pipe failed");
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-  if (stdin_pipe) {
-    posix_spawn_file_actions_adddup2(&fa, q[0], 0);
-  } else {
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  }
   std::vector<std::string> env;
   for (char** e = environ; *e; e++) env.push_back(*e);
   for (const auto& e : extra_env) env.push_back(e);
   auto args = Argv(argv);
   auto envp = Argv(env);
-  if (posix_spawn(&pid_, args[0], &fa, nullptr, args.data(), envp.data()) != 0) {
-    Die("cannot spawn " + argv[0]);
+  pid_t parent = getpid();
+  pid_ = fork();
+  if (pid_ < 0) Die("fork failed");
+  if (pid_ == 0) {
+    // The child dies with the test process, even when a timeout kills the test binary.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
+    dup2(p[1], 1);
+    if (stdin_pipe) {
+      dup2(q[0], 0);
+    } else {
+      int null = open("/dev/null", O_RDONLY);
+      dup2(null, 0);
+    }
+    execve(args[0], args.data(), envp.data());
+    _exit(127);
   }
-  posix_spawn_file_actions_destroy(&fa);
   close(p[1]);
   out_fd_ = p[0];
   if (stdin_pipe) {
