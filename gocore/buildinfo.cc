@@ -47,30 +47,31 @@ absl::StatusOr<std::pair<size_t, size_t>> FindBlob(const uint8_t* data, size_t s
   Elf64_Ehdr eh;
   std::memcpy(&eh, data, sizeof eh);
   // Section headers first.
+  // Every range check below is written so that it cannot overflow: fields come from the file.
   if (eh.e_shoff != 0 && eh.e_shentsize == sizeof(Elf64_Shdr) && eh.e_shstrndx < eh.e_shnum &&
-      eh.e_shoff + uint64_t(eh.e_shnum) * sizeof(Elf64_Shdr) <= size) {
+      eh.e_shoff <= size && uint64_t(eh.e_shnum) * sizeof(Elf64_Shdr) <= size - eh.e_shoff) {
     std::vector<Elf64_Shdr> sh(eh.e_shnum);
     std::memcpy(sh.data(), data + eh.e_shoff, eh.e_shnum * sizeof(Elf64_Shdr));
     const Elf64_Shdr& strs = sh[eh.e_shstrndx];
     for (const Elf64_Shdr& s : sh) {
-      if (strs.sh_offset + s.sh_name >= size) continue;
+      if (strs.sh_offset >= size || s.sh_name >= size - strs.sh_offset) continue;
       const char* sn = reinterpret_cast<const char*>(data + strs.sh_offset + s.sh_name);
       size_t maxlen = size - (strs.sh_offset + s.sh_name);
       if (strnlen(sn, maxlen) == maxlen) continue;
       if (std::strcmp(sn, ".go.buildinfo") == 0 && s.sh_type != SHT_NOBITS &&
-          s.sh_offset + s.sh_size <= size) {
+          s.sh_offset <= size && s.sh_size <= size - s.sh_offset) {
         return std::make_pair(size_t(s.sh_offset), size_t(s.sh_size));
       }
     }
   }
-  if (eh.e_phoff != 0 && eh.e_phentsize == sizeof(Elf64_Phdr) &&
-      eh.e_phoff + uint64_t(eh.e_phnum) * sizeof(Elf64_Phdr) <= size) {
+  if (eh.e_phoff != 0 && eh.e_phentsize == sizeof(Elf64_Phdr) && eh.e_phoff <= size &&
+      uint64_t(eh.e_phnum) * sizeof(Elf64_Phdr) <= size - eh.e_phoff) {
     for (int i = 0; i < eh.e_phnum; i++) {
       Elf64_Phdr ph;
       std::memcpy(&ph, data + eh.e_phoff + i * sizeof ph, sizeof ph);
       if (ph.p_type != PT_LOAD || (ph.p_flags & PF_W) == 0) continue;
       if (ph.p_offset > size) continue;
-      size_t end = std::min<size_t>(size, ph.p_offset + ph.p_filesz);
+      size_t end = ph.p_filesz > size - ph.p_offset ? size : ph.p_offset + ph.p_filesz;
       for (size_t off = (ph.p_offset + 15) & ~size_t{15}; off + kHeaderLen <= end; off += 16) {
         if (std::memcmp(data + off, kMagic, kMagicLen) == 0) {
           return std::make_pair(off, end - off);

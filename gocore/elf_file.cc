@@ -53,7 +53,7 @@ absl::StatusOr<ElfPtr> BeginElf(const MappedFile& f, uint16_t want_type) {
       default: return "of unknown type";
     }
   };
-  if (eh.e_phoff + uint64_t(eh.e_phnum) * sizeof(Elf64_Phdr) > f.size()) {
+  if (eh.e_phoff > f.size() || uint64_t(eh.e_phnum) * sizeof(Elf64_Phdr) > f.size() - eh.e_phoff) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "%s: program headers at offset 0x%x truncated (file has %d bytes)%s", name, eh.e_phoff,
         f.size(), eh.e_type == ET_CORE ? ": truncated core" : ""));
@@ -81,7 +81,7 @@ std::vector<LoadSegment> LoadSegments(Elf* e, size_t file_size, uint64_t* trunca
       if (truncated) *truncated += s.filesz;
       s.filesz = 0;
       s.offset = 0;
-    } else if (s.offset + s.filesz > file_size) {
+    } else if (s.filesz > file_size - s.offset) {
       if (truncated) *truncated += s.offset + s.filesz - file_size;
       s.filesz = file_size - s.offset;
     }
@@ -111,7 +111,7 @@ absl::StatusOr<std::unique_ptr<CoreFile>> CoreFile::Open(const std::string& path
   for (size_t i = 0; i < n; i++) {
     GElf_Phdr ph;
     if (gelf_getphdr(e.get(), static_cast<int>(i), &ph) == nullptr || ph.p_type != PT_NOTE) continue;
-    if (ph.p_offset + ph.p_filesz > size) {
+    if (ph.p_offset > size || ph.p_filesz > size - ph.p_offset) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "%s: PT_NOTE at offset 0x%x truncated (need %d bytes, have %d): truncated core", path,
           ph.p_offset, ph.p_filesz, ph.p_offset > size ? 0 : size - ph.p_offset));
@@ -220,7 +220,8 @@ absl::StatusOr<std::unique_ptr<ExecutableFile>> ExecutableFile::Open(const std::
     if (gelf_getshdr(scn, &sh) == nullptr) continue;
     const char* nm = elf_strptr(e.get(), shstrndx, sh.sh_name);
     Section s{nm ? nm : "", sh.sh_addr, sh.sh_offset, sh.sh_size, sh.sh_type, sh.sh_flags};
-    if (sh.sh_type == SHT_NOTE && sh.sh_offset + sh.sh_size <= exe->file_->size()) {
+    if (sh.sh_type == SHT_NOTE && sh.sh_offset <= exe->file_->size() &&
+        sh.sh_size <= exe->file_->size() - sh.sh_offset) {
       Elf_Data* d = elf_getdata_rawchunk(e.get(), sh.sh_offset, sh.sh_size, ELF_T_NHDR);
       size_t off = 0, name_off, desc_off;
       GElf_Nhdr nh;

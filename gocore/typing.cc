@@ -13,7 +13,7 @@
 namespace goretain::gocore {
 namespace {
 
-constexpr int kGoKindChan = 18, kGoKindFunc = 19, kGoKindInterface = 20, kGoKindMap = 21,
+constexpr int kGoKindChan = 18, kGoKindInterface = 20, kGoKindMap = 21,
               kGoKindSlice = 23, kGoKindString = 24;
 constexpr size_t kMaxSlotsPerType = 1 << 20;
 
