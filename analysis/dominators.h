@@ -70,23 +70,28 @@ DominatorTree DominatorTree::ComputeWith(uint32_t n, uint32_t root, const Succ& 
     }
   }
   const uint32_t m = static_cast<uint32_t>(vertex.size());
-  // 2. Predecessors in number space (CSR).
-  std::vector<uint32_t> pred_row(m + 1, 0);
-  for (uint32_t i = 0; i < m; i++) {
-    succ(vertex[i], [&](uint32_t w) {
-      if (num[w] != kNone) pred_row[num[w] + 1]++;
+  // 2. Predecessors in number space (CSR). The nodes are visited in their own order, not in DFS
+  //    order: a graph stored by node id (CSR) is then read sequentially, and only the targets'
+  //    numbers are looked up at random. Counts go to pred_row[x + 2] so that, after the prefix
+  //    sum, pred_row[x + 1] is x's start and serves as its fill cursor, ending as x's end.
+  std::vector<uint32_t> pred_row(m + 2, 0);
+  for (uint32_t v = 0; v < n; v++) {
+    if (num[v] == kNone) continue;
+    succ(v, [&](uint32_t w) {
+      if (num[w] != kNone) pred_row[num[w] + 2]++;
     });
   }
-  for (uint32_t i = 0; i < m; i++) pred_row[i + 1] += pred_row[i];
-  std::vector<uint32_t> preds(pred_row[m]);
-  {
-    std::vector<uint32_t> fill(pred_row.begin(), pred_row.end() - 1);
-    for (uint32_t i = 0; i < m; i++) {
-      succ(vertex[i], [&](uint32_t w) {
-        if (num[w] != kNone) preds[fill[num[w]]++] = i;
-      });
-    }
+  for (uint32_t i = 2; i < m + 2; i++) pred_row[i] += pred_row[i - 1];
+  std::vector<uint32_t> preds(pred_row[m + 1]);
+  for (uint32_t v = 0; v < n; v++) {
+    const uint32_t nv = num[v];
+    if (nv == kNone) continue;
+    succ(v, [&](uint32_t w) {
+      if (num[w] != kNone) preds[pred_row[num[w] + 1]++] = nv;
+    });
   }
+  pred_row.pop_back();  // pred_row[x] .. pred_row[x + 1] are x's predecessors
+  std::vector<uint32_t>().swap(num);  // not needed any more: lowers the peak below
   // 3. Lengauer–Tarjan (simple version, path compression), all in number space.
   std::vector<uint32_t> semi(m), idom(m, 0), ancestor(m, kNone), label(m);
   std::vector<uint32_t> bucket_head(m, kNone), bucket_next(m, kNone);
