@@ -27,27 +27,14 @@ HeapGraph::HeapGraph(const gocore::HeapIndex& heap, const gocore::ObjectGraph& g
 
 SuccessorFn HeapGraph::Successors() const {
   return [this](uint32_t node, const std::function<void(uint32_t)>& emit) {
-    if (node == 0) {
-      for (uint32_t r : root_order_) emit(RootNode(r));
-    } else if (node <= num_roots_) {
-      for (const gocore::Edge& e : graph_.RootEdges(node - 1)) emit(ObjectNode(e.target));
-    } else {
-      for (const gocore::Edge& e : graph_.OutEdges(ObjectOf(node))) emit(ObjectNode(e.target));
-    }
+    ForEachSuccessor(node, emit);
   };
 }
 
 HeapGraph::Retention HeapGraph::ComputeRetention() const {
   Retention r;
-  r.tree = DominatorTree::ComputeWith(num_nodes(), 0, [this](uint32_t node, auto&& emit) {
-    if (node == 0) {
-      for (uint32_t root : root_order_) emit(RootNode(root));
-    } else if (node <= num_roots_) {
-      for (const gocore::Edge& e : graph_.RootEdges(node - 1)) emit(ObjectNode(e.target));
-    } else {
-      for (const gocore::Edge& e : graph_.OutEdges(ObjectOf(node))) emit(ObjectNode(e.target));
-    }
-  });
+  r.tree = DominatorTree::ComputeWith(
+      num_nodes(), 0, [this](uint32_t node, auto&& emit) { ForEachSuccessor(node, emit); });
   std::vector<uint64_t> weight(num_nodes(), 0);
   for (uint32_t o = 0; o < num_objects_; o++) {
     if (graph_.reachable(o)) weight[ObjectNode(o)] = heap_.object_size(o);

@@ -28,6 +28,18 @@ class HeapGraph {
   bool IsObjectNode(uint32_t node) const { return node > num_roots_; }
   uint32_t ObjectOf(uint32_t node) const { return node - 1 - num_roots_; }
   SuccessorFn Successors() const;
+  // Calls emit(succ) for each successor of `node`: the super-root's are the roots in root order,
+  // a root's and an object's are their edges' targets, by offset.
+  template <typename Emit>
+  void ForEachSuccessor(uint32_t node, Emit&& emit) const {
+    if (node == 0) {
+      for (uint32_t r : root_order_) emit(RootNode(r));
+    } else if (node <= num_roots_) {
+      for (const gocore::Edge& e : graph_.RootEdges(node - 1)) emit(ObjectNode(e.target));
+    } else {
+      for (const gocore::Edge& e : graph_.OutEdges(ObjectOf(node))) emit(ObjectNode(e.target));
+    }
+  }
   const std::vector<uint32_t>& root_order() const { return root_order_; }
 
   // Dominators over the whole graph and retained bytes per node (objects: their own size plus
