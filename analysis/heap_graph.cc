@@ -40,6 +40,18 @@ HeapGraph::Retention HeapGraph::ComputeRetention() const {
     if (graph_.reachable(o)) weight[ObjectNode(o)] = heap_.object_size(o);
   }
   r.retained = r.tree.Retained(weight);
+  std::vector<uint64_t>().swap(weight);
+  const uint32_t nodes = num_nodes();
+  r.child_row.assign(nodes + 1, 0);
+  for (uint32_t v : r.tree.preorder()) {
+    if (v != 0) r.child_row[r.tree.idom(v) + 1]++;
+  }
+  for (uint32_t i = 0; i < nodes; i++) r.child_row[i + 1] += r.child_row[i];
+  r.children.resize(r.child_row[nodes]);
+  std::vector<uint32_t> fill(r.child_row.begin(), r.child_row.end() - 1);
+  for (uint32_t v : r.tree.preorder()) {
+    if (v != 0) r.children[fill[r.tree.idom(v)]++] = v;
+  }
   return r;
 }
 

@@ -47,6 +47,9 @@ class HeapGraph {
   struct Retention {
     DominatorTree tree;
     std::vector<uint64_t> retained;  // per node
+    // Dominator-tree children in compressed rows: child_row[v] .. child_row[v + 1] index
+    // `children`, in preorder.
+    std::vector<uint32_t> child_row, children;
   };
   Retention ComputeRetention() const;
 

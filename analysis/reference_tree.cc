@@ -35,6 +35,10 @@ class Trie {
       if (!IsRootKind(p.frame.kind) && p.frame.type == type && type != empty_type_) return parent;
       if (p.depth >= max_depth_) return parent;
     }
+    // A direct-mapped cache in front of the map: one call per reachable object, and most go to
+    // a few hot (parent, frame) pairs.
+    CacheEntry& c = cache_[(parent * 0x9E3779B1u ^ name * 0x85EBCA77u ^ type * 0xC2B2AE3Du) >> 20];
+    if (c.node != kNone && c.parent == parent && c.name == name && c.type == type) return c.node;
     // The name determines the kind (labels and root names are distinct strings per kind).
     auto [it, fresh] = children_.try_emplace(std::make_tuple(parent, name, type),
                                              static_cast<uint32_t>(nodes_.size()));
@@ -42,6 +46,7 @@ class Trie {
       int depth = parent == kNone ? 0 : nodes_[parent].depth + 1;
       nodes_.push_back({parent, {kind, name, type}, depth});
     }
+    c = {parent, name, type, it->second};
     return it->second;
   }
 
@@ -49,7 +54,11 @@ class Trie {
   uint32_t empty_type_ = kNone;
 
  private:
+  struct CacheEntry {
+    uint32_t parent, name, type, node = kNone;
+  };
   int max_depth_;
+  std::vector<CacheEntry> cache_ = std::vector<CacheEntry>(4096);
   absl::flat_hash_map<std::tuple<uint32_t, uint32_t, uint32_t>, uint32_t> children_;
 };
 
@@ -144,86 +153,131 @@ FrameKind RootFrameKind(gocore::RootKind kind) {
   }
 }
 
-PathTree BuildReferenceTree(const gocore::LoadedCore& core, const HeapGraph& hg,
-                            const HeapGraph::Retention& retention,
-                            const ReferenceTreeOptions& opts) {
-  const gocore::HeapIndex& heap = *core.heap;
-  const gocore::ObjectGraph& graph = *core.graph;
-  const gocore::Typing& typing = *core.typing;
-  const auto& roots = core.roots.roots;
-  const uint32_t n = static_cast<uint32_t>(heap.num_objects());
+// The trie under construction and each reachable object's node in it.
+struct PathAssignment::State {
+  State(const gocore::LoadedCore& core, const HeapGraph& hg, int max_depth)
+      : core(core), hg(hg), trie(max_depth) {
+    const gocore::Typing& typing = *core.typing;
+    const auto& roots = core.roots.roots;
+    trie.empty_type_ = strings.Id("");
+    name_single.assign(typing.num_types(), kNone);
+    name_several.assign(typing.num_types(), kNone);
+    label_frames.resize(typing.num_labels());
+    for (uint32_t l = 0; l < typing.num_labels(); l++) {
+      label_frames[l] = {EdgeFrameKind(typing.label(l)), strings.Id(typing.label(l))};
+    }
+    node_of.assign(core.heap->num_objects(), kNone);
+    root_node.assign(roots.size(), kNone);
+    for (uint32_t r : hg.root_order()) {
+      root_node[r] = trie.Child(kNone, RootFrameKind(roots[r].kind), strings.Id(roots[r].name),
+                                trie.empty_type_);
+    }
+  }
 
-  Trie trie(opts.max_depth);
-  Strings strings;
-  trie.empty_type_ = strings.Id("");
   // Type name ids per typing type (single value / several values), untyped ones per size:
   // strings are made once per type, not per object.
-  std::vector<uint32_t> name_single(typing.num_types(), kNone), name_several(typing.num_types(), kNone);
-  absl::flat_hash_map<uint64_t, uint32_t> untyped_names;
-  auto type_name = [&](uint32_t o) -> uint32_t {
+  uint32_t TypeName(uint32_t o) {
+    const gocore::Typing& typing = *core.typing;
     uint32_t t = typing.object_type(o);
     if (t == 0) {
-      auto [it, fresh] = untyped_names.try_emplace(heap.object_size(o), 0);
+      auto [it, fresh] = untyped_names.try_emplace(core.heap->object_size(o), 0);
       if (fresh) it->second = strings.Id(typing.ObjectTypeName(o));
       return it->second;
     }
     uint32_t& slot = typing.HoldsSeveral(o) ? name_several[t] : name_single[t];
     if (slot == kNone) slot = strings.Id(DisplayTypeName(typing.ObjectTypeName(o)));
     return slot;
-  };
-  // Per edge label: its frame kind and name id.
-  std::vector<std::pair<FrameKind, uint32_t>> label_frames(typing.num_labels());
-  for (uint32_t l = 0; l < typing.num_labels(); l++) {
-    label_frames[l] = {EdgeFrameKind(typing.label(l)), strings.Id(typing.label(l))};
   }
-  auto child = [&](uint32_t parent, uint32_t label_id, uint32_t target) {
+  uint32_t Child(uint32_t parent, uint32_t label_id, uint32_t target) {
     const auto& [kind, name] = label_frames[label_id];
-    return trie.Child(parent, kind, name, type_name(target));
-  };
-
-  std::vector<uint32_t> node_of(n, kNone);  // trie node of each reachable object
-  std::vector<uint32_t> root_node(roots.size(), kNone);
-  for (uint32_t r : hg.root_order()) {
-    root_node[r] = trie.Child(kNone, RootFrameKind(roots[r].kind), strings.Id(roots[r].name),
-                              trie.empty_type_);
+    return trie.Child(parent, kind, name, TypeName(target));
   }
 
-  if (opts.kind == TreeKind::kBfs) {
-    // Breadth-first search from the roots of one kind at a time (globals, then goroutine stacks,
-    // then finalizers, …), roots in order, edges by offset: a global's structure stays under
-    // that global even where a goroutine local or a finalizer reaches into it by a shorter path.
-    std::vector<uint32_t> queue;
-    queue.reserve(graph.reachable_objects);
-    const auto& order = hg.root_order();
-    for (size_t g0 = 0; g0 < order.size();) {
-      size_t g1 = g0;
-      while (g1 < order.size() && roots[order[g1]].kind == roots[order[g0]].kind) g1++;
-      queue.clear();
-      for (size_t gi = g0; gi < g1; gi++) {
-        uint32_t r = order[gi];
-        auto edges = graph.RootEdges(r);
-        size_t first = graph.first_root_edge(r);
-        for (size_t k = 0; k < edges.size(); k++) {
-          uint32_t t = edges[k].target;
-          if (node_of[t] != kNone) continue;
-          node_of[t] = child(root_node[r], typing.root_edge_label_id(first + k), t);
-          queue.push_back(t);
-        }
+  const gocore::LoadedCore& core;
+  const HeapGraph& hg;
+  Trie trie;
+  Strings strings;
+  std::vector<uint32_t> name_single, name_several;
+  absl::flat_hash_map<uint64_t, uint32_t> untyped_names;
+  std::vector<std::pair<FrameKind, uint32_t>> label_frames;  // per edge label: kind, name id
+  std::vector<uint32_t> node_of;                             // trie node of each reachable object
+  std::vector<uint32_t> root_node;
+  bool bfs_done = false;
+};
+
+PathAssignment::PathAssignment() = default;
+PathAssignment::~PathAssignment() = default;
+PathAssignment::PathAssignment(PathAssignment&&) noexcept = default;
+PathAssignment& PathAssignment::operator=(PathAssignment&&) noexcept = default;
+
+PathAssignment AssignBfsPaths(const gocore::LoadedCore& core, const HeapGraph& hg, int max_depth) {
+  PathAssignment out;
+  out.state = std::make_unique<PathAssignment::State>(core, hg, max_depth);
+  PathAssignment::State& st = *out.state;
+  const gocore::ObjectGraph& graph = *core.graph;
+  const gocore::Typing& typing = *core.typing;
+  const auto& roots = core.roots.roots;
+  std::vector<uint32_t>& node_of = st.node_of;
+  // Breadth-first search from the roots of one kind at a time (globals, then goroutine stacks,
+  // then finalizers, …), roots in order, edges by offset: a global's structure stays under
+  // that global even where a goroutine local or a finalizer reaches into it by a shorter path.
+  std::vector<uint32_t> queue;
+  queue.reserve(graph.reachable_objects);
+  const auto& order = hg.root_order();
+  for (size_t g0 = 0; g0 < order.size();) {
+    size_t g1 = g0;
+    while (g1 < order.size() && roots[order[g1]].kind == roots[order[g0]].kind) g1++;
+    queue.clear();
+    for (size_t gi = g0; gi < g1; gi++) {
+      uint32_t r = order[gi];
+      auto edges = graph.RootEdges(r);
+      size_t first = graph.first_root_edge(r);
+      for (size_t k = 0; k < edges.size(); k++) {
+        uint32_t t = edges[k].target;
+        if (node_of[t] != kNone) continue;
+        node_of[t] = st.Child(st.root_node[r], typing.root_edge_label_id(first + k), t);
+        queue.push_back(t);
       }
-      for (size_t i = 0; i < queue.size(); i++) {
-        uint32_t o = queue[i];
-        auto edges = graph.OutEdges(o);
-        size_t first = graph.first_edge(o);
-        for (size_t k = 0; k < edges.size(); k++) {
-          uint32_t t = edges[k].target;
-          if (node_of[t] != kNone) continue;
-          node_of[t] = child(node_of[o], typing.edge_label_id(first + k), t);
-          queue.push_back(t);
-        }
-      }
-      g0 = g1;
     }
-  } else {
+    for (size_t i = 0; i < queue.size(); i++) {
+      uint32_t o = queue[i];
+      auto edges = graph.OutEdges(o);
+      size_t first = graph.first_edge(o);
+      for (size_t k = 0; k < edges.size(); k++) {
+        uint32_t t = edges[k].target;
+        if (node_of[t] != kNone) continue;
+        node_of[t] = st.Child(node_of[o], typing.edge_label_id(first + k), t);
+        queue.push_back(t);
+      }
+    }
+    g0 = g1;
+  }
+  st.bfs_done = true;
+  return out;
+}
+
+PathTree BuildReferenceTree(const gocore::LoadedCore& core, const HeapGraph& hg,
+                            const HeapGraph::Retention& retention,
+                            const ReferenceTreeOptions& opts, PathAssignment bfs) {
+  const gocore::HeapIndex& heap = *core.heap;
+  const gocore::ObjectGraph& graph = *core.graph;
+  const gocore::Typing& typing = *core.typing;
+  const auto& roots = core.roots.roots;
+  const uint32_t n = static_cast<uint32_t>(heap.num_objects());
+
+  if (opts.kind == TreeKind::kBfs && (bfs.state == nullptr || !bfs.state->bfs_done)) {
+    bfs = AssignBfsPaths(core, hg, opts.max_depth);
+  }
+  if (opts.kind == TreeKind::kDominator) {
+    bfs.state = std::make_unique<PathAssignment::State>(core, hg, opts.max_depth);
+  }
+  PathAssignment::State& st = *bfs.state;
+  Trie& trie = st.trie;
+  Strings& strings = st.strings;
+  std::vector<uint32_t>& node_of = st.node_of;
+  const std::vector<uint32_t>& root_node = st.root_node;
+
+  if (opts.kind == TreeKind::kDominator) {
     // Dominator tree: preorder puts every object after its immediate dominator. Objects that
     // several roots share (dominated by the super-root only) go under one "(shared)" root.
     uint32_t shared = kNone;
@@ -260,7 +314,7 @@ PathTree BuildReferenceTree(const gocore::LoadedCore& core, const HeapGraph& hg,
           }
         }
       }
-      node_of[o] = child(parent, label, o);
+      node_of[o] = st.Child(parent, label, o);
     }
   }
 
@@ -278,33 +332,30 @@ PathTree BuildReferenceTree(const gocore::LoadedCore& core, const HeapGraph& hg,
     retained[root_node[r]] += retention.retained[hg.RootNode(r)];
   }
   {
-    const uint32_t nodes = hg.num_nodes();
-    std::vector<uint32_t> child_row(nodes + 1, 0), children;
-    for (uint32_t v : retention.tree.preorder()) {
-      if (v != 0) child_row[retention.tree.idom(v) + 1]++;
-    }
-    for (uint32_t i = 0; i < nodes; i++) child_row[i + 1] += child_row[i];
-    children.resize(child_row[nodes]);
-    std::vector<uint32_t> fill(child_row.begin(), child_row.end() - 1);
-    for (uint32_t v : retention.tree.preorder()) {
-      if (v != 0) children[fill[retention.tree.idom(v)]++] = v;
-    }
+    const std::vector<uint32_t>& child_row = retention.child_row;
+    const std::vector<uint32_t>& children = retention.children;
+    // Stack entries: a node to enter, or kLeave | path when a node of that path with children
+    // is left (leaves are entered and left at once).
+    constexpr uint32_t kLeave = 0x80000000u;
     std::vector<uint32_t> active(nn, 0);
-    std::vector<std::pair<uint32_t, bool>> stack = {{0, false}};
+    std::vector<uint32_t> stack = {0};
     while (!stack.empty()) {
-      auto [v, leaving] = stack.back();
+      const uint32_t x = stack.back();
       stack.pop_back();
-      uint32_t path = hg.IsObjectNode(v) ? node_of[hg.ObjectOf(v)] : kNone;
-      if (leaving) {
-        if (path != kNone) active[path]--;
+      if (x & kLeave) {
+        active[x & ~kLeave]--;
         continue;
       }
+      const uint32_t path = hg.IsObjectNode(x) ? node_of[hg.ObjectOf(x)] : kNone;
+      const uint32_t k0 = child_row[x], k1 = child_row[x + 1];
       if (path != kNone) {
-        if (active[path] == 0) retained[path] += retention.retained[v];
-        active[path]++;
+        if (active[path] == 0) retained[path] += retention.retained[x];
+        if (k0 != k1) {
+          active[path]++;
+          stack.push_back(kLeave | path);
+        }
       }
-      stack.push_back({v, true});
-      for (uint32_t k = child_row[v]; k < child_row[v + 1]; k++) stack.push_back({children[k], false});
+      for (uint32_t k = k0; k < k1; k++) stack.push_back(children[k]);
     }
   }
 

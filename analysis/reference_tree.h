@@ -3,6 +3,7 @@
 #define GORETAIN_ANALYSIS_REFERENCE_TREE_H_
 
 #include <cstdint>
+#include <memory>
 
 #include "analysis/heap_graph.h"
 #include "analysis/path.h"
@@ -33,15 +34,32 @@ std::string DisplayTypeName(const std::string& type_name);
 // Frame kind of a root.
 FrameKind RootFrameKind(gocore::RootKind kind);
 
+// Each reachable object's path in the breadth-first reference tree, before retained sizes are
+// known: it needs the types but not the dominators, so callers can build it while dominators
+// are still being computed.
+class PathAssignment {
+ public:
+  PathAssignment();
+  ~PathAssignment();
+  PathAssignment(PathAssignment&&) noexcept;
+  PathAssignment& operator=(PathAssignment&&) noexcept;
+
+  struct State;
+  std::unique_ptr<State> state;
+};
+PathAssignment AssignBfsPaths(const gocore::LoadedCore& core, const HeapGraph& graph,
+                              int max_depth);
+
 // Every reachable object is attributed to exactly one path; node self values are the bytes and
 // objects attributed to the path, retained_bytes what the path's objects dominate (its objects
 // minus those dominated by another object of the same path, for the root frames the roots'
 // dominated bytes). Paths are canonical (no addresses, indices bucketed, runs of one type
 // collapsed, depth capped), so ids compare across snapshots. Deterministic: the same core gives
-// the same tree.
+// the same tree. For the BFS kind, `bfs` is the result of AssignBfsPaths with the same
+// max_depth if the caller already has it (it is computed here otherwise).
 PathTree BuildReferenceTree(const gocore::LoadedCore& core, const HeapGraph& graph,
                             const HeapGraph::Retention& retention,
-                            const ReferenceTreeOptions& opts = {});
+                            const ReferenceTreeOptions& opts = {}, PathAssignment bfs = {});
 
 }  // namespace goretain::analysis
 

@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/notification.h"
 #include "analysis/flame_svg.h"
 #include "analysis/folded.h"
 #include "analysis/frame_format.h"
@@ -45,20 +46,32 @@ struct Analysis {
 absl::StatusOr<Analysis> Analyze(const std::string& core_path, const std::string& exe,
                                  const AnalyzeArgs& a, Progress& progress) {
   Analysis out;
-  // Dominators need only the graph: they are computed while types are inferred.
+  analysis::ReferenceTreeOptions ro;
+  ro.kind = a.tree == "dominator" ? analysis::TreeKind::kDominator : analysis::TreeKind::kBfs;
+  ro.max_depth = a.max_depth;
+  // Dominators need only the graph: they are computed on a second thread while types are
+  // inferred and then, for the BFS tree, while each object's path is assigned.
+  absl::Notification graph_ready;
+  analysis::PathAssignment bfs;
   auto lc = gocore::LoadCore(
       core_path, {.exe_path = exe}, [&](const std::string& p) { progress.Phase(p); },
-      [&out](const gocore::LoadedCore& c) {
+      [&out, &graph_ready, &progress](const gocore::LoadedCore& c) {
         out.graph = std::make_unique<analysis::HeapGraph>(*c.heap, *c.graph, c.roots.roots);
+        graph_ready.Notify();
         out.retention = out.graph->ComputeRetention();
+        progress.Note("dominators and retained sizes done");
+      },
+      [&](const gocore::LoadedCore& c) {
+        if (ro.kind != analysis::TreeKind::kBfs) return;
+        progress.Note("types done");
+        graph_ready.WaitForNotification();
+        progress.Phase("assigning each object its path (dominators alongside)");
+        bfs = analysis::AssignBfsPaths(c, *out.graph, ro.max_depth);
       });
   if (!lc.ok()) return lc.status();
   out.core = std::move(*lc);
   progress.Phase("building retention paths");
-  analysis::ReferenceTreeOptions ro;
-  ro.kind = a.tree == "dominator" ? analysis::TreeKind::kDominator : analysis::TreeKind::kBfs;
-  ro.max_depth = a.max_depth;
-  out.tree = analysis::BuildReferenceTree(*out.core, *out.graph, out.retention, ro);
+  out.tree = analysis::BuildReferenceTree(*out.core, *out.graph, out.retention, ro, std::move(bfs));
   return out;
 }
 
@@ -217,9 +230,11 @@ int RunAnalyze(const AnalyzeArgs& a) {
   progress.Phase("folding and writing");
   analysis::PathTree folded = analysis::FoldSmall(an->tree, {.min_fraction = a.min_width / 100});
   int rc = WriteOutputs(*an, folded, a);
-  progress.Done();
   if (rc != kExitOk) return rc;
+  progress.Phase("summarising");
+  progress.Done();
   PrintSummary(*an, folded, a.top);
+  progress.Phase("releasing memory");
   return ReportDamage(an->core->damage);
 }
 

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <string>
 
@@ -64,12 +65,25 @@ double Now() {
 }  // namespace
 
 Progress::Progress(std::string command)
-    : command_(std::move(command)), tty_(isatty(2) == 1), start_(Now()) {}
-Progress::~Progress() { Done(); }
+    : command_(std::move(command)),
+      tty_(isatty(2) == 1),
+      timings_(std::getenv("GORETAIN_TIMINGS") != nullptr),
+      start_(Now()) {}
+Progress::~Progress() {
+  Done();
+  if (timings_) std::fprintf(stderr, "%s: end (%.2f s)\n", command_.c_str(), Now() - start_);
+}
 void Progress::Phase(const std::string& what) {
+  if (timings_) {
+    std::fprintf(stderr, "%s: %s (%.2f s)\n", command_.c_str(), what.c_str(), Now() - start_);
+    return;
+  }
   if (!tty_) return;
   std::fprintf(stderr, "\r\033[K%s: %s … (%.1f s)", command_.c_str(), what.c_str(), Now() - start_);
   active_ = true;
+}
+void Progress::Note(const std::string& what) const {
+  if (timings_) std::fprintf(stderr, "%s: %s (%.2f s)\n", command_.c_str(), what.c_str(), Now() - start_);
 }
 void Progress::Done() {
   if (tty_ && active_) std::fprintf(stderr, "\r\033[K");

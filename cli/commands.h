@@ -35,17 +35,21 @@ int Fail(const absl::Status& status);
 // Prints the damage counters (if any) on stderr; returns kExitDamaged if any, else kExitOk.
 int ReportDamage(const std::map<std::string, uint64_t>& damage);
 
-// Progress of long phases on stderr, only when stderr is a terminal.
+// Progress of long phases on stderr, only when stderr is a terminal; with GORETAIN_TIMINGS set
+// in the environment, one line per phase with the time it started (for benchmarks and logs).
 class Progress {
  public:
   explicit Progress(std::string command);
   ~Progress();
   void Phase(const std::string& what);
+  // With GORETAIN_TIMINGS only: a timestamped line for work that ends on another thread.
+  void Note(const std::string& what) const;
   void Done();
 
  private:
   std::string command_;
   bool tty_;
+  bool timings_;
   bool active_ = false;
   double start_;
 };

@@ -15,7 +15,8 @@ double Since(std::chrono::steady_clock::time_point t) {
 absl::StatusOr<std::unique_ptr<LoadedCore>> LoadCore(
     const std::string& core_path, const OpenOptions& opts,
     const std::function<void(const std::string&)>& progress,
-    const std::function<void(const LoadedCore&)>& beside_typing) {
+    const std::function<void(const LoadedCore&)>& beside_typing,
+    const std::function<void(const LoadedCore&)>& after_typing) {
   auto phase = [&](const char* name) {
     if (progress) progress(name);
     return std::chrono::steady_clock::now();
@@ -41,10 +42,14 @@ absl::StatusOr<std::unique_ptr<LoadedCore>> LoadCore(
   if (beside_typing) side = std::thread([&] { beside_typing(*c); });
   auto typing = Typing::Infer(*c->program, *c->heap, *c->rtypes, *c->funcs, c->roots.roots,
                               *c->graph);
-  if (side.joinable()) side.join();
-  if (!typing.ok()) return typing.status();
+  if (!typing.ok()) {
+    if (side.joinable()) side.join();
+    return typing.status();
+  }
   c->typing = std::move(*typing);
   c->typing_s = Since(t);
+  if (after_typing) after_typing(*c);
+  if (side.joinable()) side.join();
   return c;
 }
 

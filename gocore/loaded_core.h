@@ -36,11 +36,13 @@ struct LoadedCore {
 // Reads a core up to the typed reference graph. `progress`, if set, is called at the start of
 // each phase with its name. `beside_typing`, if set, runs on a second thread while types are
 // inferred (it may read everything but `typing`): callers put work that needs only the graph
-// there, such as dominators.
+// there, such as dominators. `after_typing`, if set, runs on the calling thread once types are
+// known, while `beside_typing` may still be running (it may read everything).
 absl::StatusOr<std::unique_ptr<LoadedCore>> LoadCore(
     const std::string& core_path, const OpenOptions& opts,
     const std::function<void(const std::string&)>& progress = nullptr,
-    const std::function<void(const LoadedCore&)>& beside_typing = nullptr);
+    const std::function<void(const LoadedCore&)>& beside_typing = nullptr,
+    const std::function<void(const LoadedCore&)>& after_typing = nullptr);
 
 }  // namespace goretain::gocore
 

@@ -24,6 +24,9 @@ struct Slot {
   uint32_t label;
   SlotKind kind;
   DieOffset target;  // pointee (kPtr), element (kSlice, kChanBuf), table type (kMapDir)
+  // kPtr, kSlice, kChanBuf: the interned type of `target` once known, when it does not depend
+  // on the value pointed at (0: not yet, or it does).
+  mutable uint32_t target_type = 0;
 };
 
 struct Layout {
@@ -114,7 +117,7 @@ class Typing::Engine {
       uint32_t ti = t_.type_[id];
       const TypeInfo& info = t_.types_[ti];
       if (info.die == 0 || info.size == 0) continue;
-      const Layout& L = LayoutOf(info.die);
+      const Layout& L = LayoutOfType(ti);
       uint64_t addr = heap_.object_addr(id);
       for (const Edge& e : graph_.OutEdges(id)) {
         if (e.offset < t_.base_[id]) continue;
@@ -123,8 +126,12 @@ class Typing::Engine {
         if (const Slot* s = Find(L, rel)) Apply(*s, addr + e.offset - rel, e, &queue);
       }
     }
-    // 3. Labels from the final types.
+    // 3. Labels from the final types. A slot's own label is already interned; in objects that
+    //    hold several values the label is "[i].slot" with i bucketed (0..9, 10+), so those are
+    //    interned once per (bucket, slot label) rather than made as strings per edge.
     t_.edge_label_.assign(graph_.num_edges(), 0);
+    const uint32_t empty_label = Label("");
+    absl::flat_hash_map<uint64_t, uint32_t> repeated_labels;
     for (uint32_t id = 0; id < n; id++) {
       auto edges = graph_.OutEdges(id);
       if (edges.empty()) continue;
@@ -139,12 +146,19 @@ class Typing::Engine {
         if (L != nullptr && edges[k].offset >= t_.base_[id]) {
           uint64_t rel = edges[k].offset - t_.base_[id];
           const Slot* s = Find(*L, info.single ? rel : rel % info.size);
-          std::string inner = s ? t_.labels_[s->label] : "";
           if (repeated && !L->map_internal) {
-            inner = inner.empty() ? BucketIndex(rel / info.size)
-                                  : BucketIndex(rel / info.size) + "." + inner;
+            const uint64_t bucket = std::min<uint64_t>(rel / info.size, 10);
+            const uint32_t slot_label = s ? s->label : empty_label;
+            auto [it, fresh] = repeated_labels.try_emplace((bucket << 32) | slot_label, 0);
+            if (fresh) {
+              const std::string& inner = t_.labels_[slot_label];
+              it->second = Label(inner.empty() ? BucketIndex(bucket)
+                                               : BucketIndex(bucket) + "." + inner);
+            }
+            label = it->second;
+          } else {
+            label = s ? s->label : empty_label;
           }
-          label = Label(inner);
         }
         t_.edge_label_[first + k] = label;
       }
@@ -157,9 +171,21 @@ class Typing::Engine {
         t_.root_edge_label_.push_back(s ? s->label : 0);
       }
     }
+    // Totals, and the "holds several values" flag kept in base_ so that later readers need not
+    // look up the object's size.
     for (uint32_t id = 0; id < n; id++) {
       if (!graph_.reachable(id)) continue;
-      (t_.type_[id] ? t_.typed_bytes : t_.untyped_bytes) += heap_.object_size(id);
+      const uint64_t size = heap_.object_size(id);
+      const uint32_t ti = t_.type_[id];
+      if (ti == 0) {
+        t_.untyped_bytes += size;
+        continue;
+      }
+      t_.typed_bytes += size;
+      const TypeInfo& info = t_.types_[ti];
+      if (!info.single && info.size > 0 && size - t_.base_[id] >= 2 * info.size) {
+        t_.base_[id] |= kSeveral;
+      }
     }
     return absl::OkStatus();
   }
@@ -256,7 +282,7 @@ class Typing::Engine {
 
   // Types whose real layout depends on a tag in the value: sync.Map's HashTrieMap stores
   // *node[K,V] that are entry[K,V] or indirect[K,V] according to node.isEntry.
-  DieOffset Refine(DieOffset die, uint64_t value_addr) {
+  DieOffset Refine(DieOffset die, uint64_t value_addr, bool* tagged) {
     auto [it, fresh] = refine_.try_emplace(die);
     Refinement& r = it->second;
     if (fresh) {
@@ -271,10 +297,19 @@ class Typing::Engine {
         r.when_clear = d_.TypeByName("internal/sync.indirect[" + args).value_or(die);
       }
     }
+    *tagged = r.tagged;
     if (!r.tagged) return die;
     auto b = mem_.ReadU8(value_addr + r.tag_offset);
     if (!b) return die;
     return *b ? r.when_set : r.when_clear;
+  }
+
+  // LayoutOf(types_[ti].die), cached per type index (layouts_ never moves its values).
+  const Layout& LayoutOfType(uint32_t ti) {
+    if (ti >= layout_of_type_.size()) layout_of_type_.resize(t_.types_.size(), nullptr);
+    const Layout*& L = layout_of_type_[ti];
+    if (L == nullptr) L = &LayoutOf(t_.types_[ti].die);
+    return *L;
   }
 
   const Layout& LayoutOf(DieOffset die) {
@@ -421,10 +456,17 @@ class Typing::Engine {
       case SlotKind::kPtr:
       case SlotKind::kSlice:
       case SlotKind::kChanBuf:
-        value_type = s.target;
+        if (s.target_type != 0) {
+          ti = s.target_type;
+          const uint64_t size = t_.types_[ti].size;
+          if (size == 0 || v < obj || (v - obj) % size != 0) return;
+        } else {
+          value_type = s.target;
+        }
         break;
       case SlotKind::kString:
-        ti = Synthetic("string");
+        if (string_type_ == 0) string_type_ = Synthetic("string");
+        ti = string_type_;
         break;
       case SlotKind::kFunc: {
         uint64_t pc = mem_.ReadU64(v).value_or(0);
@@ -476,8 +518,12 @@ class Typing::Engine {
         return;
     }
     if (value_type != 0) {
-      value_type = Refine(value_type, v);
-      uint32_t vt = Intern(value_type);
+      bool tagged = false;
+      uint32_t vt = Intern(Refine(value_type, v, &tagged));
+      if (!tagged && (s.kind == SlotKind::kPtr || s.kind == SlotKind::kSlice ||
+                      s.kind == SlotKind::kChanBuf)) {
+        s.target_type = vt;
+      }
       uint64_t size = t_.types_[vt].size;
       if (size == 0 || v < obj || (v - obj) % size != 0) return;
       ti = vt;
@@ -510,6 +556,8 @@ class Typing::Engine {
   absl::flat_hash_map<std::string, uint32_t> label_ids_;
   // Node-based: Layout references stay valid while new layouts are added during propagation.
   absl::node_hash_map<DieOffset, Layout> layouts_;
+  std::vector<const Layout*> layout_of_type_;
+  uint32_t string_type_ = 0;
 };
 
 absl::StatusOr<std::unique_ptr<Typing>> Typing::Infer(const Program& program, const HeapIndex& heap,
@@ -522,20 +570,11 @@ absl::StatusOr<std::unique_ptr<Typing>> Typing::Infer(const Program& program, co
   return t;
 }
 
-bool Typing::HoldsSeveral(uint32_t id) const {
-  uint32_t ti = type_[id];
-  if (ti == 0) return false;
-  const TypeInfo& info = types_[ti];
-  return !info.single && info.size > 0 && heap_->object_size(id) - base_[id] >= 2 * info.size;
-}
-
 std::string Typing::ObjectTypeName(uint32_t id) const {
   uint32_t ti = type_[id];
-  uint64_t size = heap_->object_size(id);
-  if (ti == 0) return absl::StrCat("unk", size);
-  const TypeInfo& info = types_[ti];
-  if (!info.single && info.size > 0 && size - base_[id] >= 2 * info.size) return "[]" + info.name;
-  return info.name;
+  if (ti == 0) return absl::StrCat("unk", heap_->object_size(id));
+  if (HoldsSeveral(id)) return "[]" + types_[ti].name;
+  return types_[ti].name;
 }
 
 }  // namespace goretain::gocore

@@ -43,7 +43,7 @@ class Typing {
   // Display name of an object: "T", "[]T" when it holds several values, "unk<size>" if untyped.
   std::string ObjectTypeName(uint32_t id) const;
   // True when the object holds several values of its type (a slice backing array).
-  bool HoldsSeveral(uint32_t id) const;
+  bool HoldsSeveral(uint32_t id) const { return (base_[id] & kSeveral) != 0; }
   size_t num_types() const { return types_.size(); }
   size_t num_labels() const { return labels_.size(); }
 
@@ -64,7 +64,10 @@ class Typing {
   Typing() = default;
   std::vector<TypeInfo> types_;
   std::vector<uint32_t> type_;        // per object
-  std::vector<uint8_t> base_;         // per object: offset of the first value (0 or 8)
+  // Per object: offset of the first value (0 or 8), or'ed with kSeveral when the object holds
+  // several values of its type (set once all types are known).
+  static constexpr uint8_t kSeveral = 0x80;
+  std::vector<uint8_t> base_;
   const HeapIndex* heap_ = nullptr;
   std::vector<std::string> labels_;
   std::vector<uint32_t> edge_label_;

@@ -46,7 +46,9 @@ TEST_P(HeapTest, MatchesTheRuntimeAndThePlantedStructures) {
   const Program& p = **program;
   EXPECT_EQ(p.build_info().go_version, fx["go_version"].get<std::string>());
   EXPECT_EQ(p.exe().is_pie(), v.pie);
-  if (v.pie) EXPECT_NE(p.bias(), 0u);
+  if (v.pie) {
+    EXPECT_NE(p.bias(), 0u);
+  }
 
   auto types = TypeTable::Create(p);
   ASSERT_TRUE(types.ok()) << types.status();
