@@ -277,10 +277,13 @@ PathTree BuildReferenceTree(const gocore::LoadedCore& core, const HeapGraph& hg,
   std::vector<uint32_t>& node_of = st.node_of;
   const std::vector<uint32_t>& root_node = st.root_node;
 
+  // Dominator tree only: the frame for objects that no single root dominates, and what they
+  // retain together (the frame has no objects of its own).
+  uint32_t shared = kNone;
+  uint64_t shared_retained = 0;
   if (opts.kind == TreeKind::kDominator) {
     // Dominator tree: preorder puts every object after its immediate dominator. Objects that
     // several roots share (dominated by the super-root only) go under one "(shared)" root.
-    uint32_t shared = kNone;
     for (uint32_t v : retention.tree.preorder()) {
       if (!hg.IsObjectNode(v)) continue;
       uint32_t o = hg.ObjectOf(v);
@@ -293,6 +296,7 @@ PathTree BuildReferenceTree(const gocore::LoadedCore& core, const HeapGraph& hg,
                               trie.empty_type_);
         }
         parent = shared;
+        shared_retained += retention.retained[v];
       } else if (hg.IsObjectNode(d)) {
         uint32_t dobj = hg.ObjectOf(d);
         parent = node_of[dobj];
@@ -331,6 +335,7 @@ PathTree BuildReferenceTree(const gocore::LoadedCore& core, const HeapGraph& hg,
   for (uint32_t r = 0; r < roots.size(); r++) {
     retained[root_node[r]] += retention.retained[hg.RootNode(r)];
   }
+  if (shared != kNone) retained[shared] += shared_retained;
   {
     const std::vector<uint32_t>& child_row = retention.child_row;
     const std::vector<uint32_t>& children = retention.children;
