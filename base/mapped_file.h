@@ -27,6 +27,9 @@ class MappedFile {
   size_t size() const { return size_; }
   int fd() const { return fd_; }
   const std::string& path() const { return path_; }
+  // Drops this process's resident pages of the mapping (they stay in the page cache): RSS falls
+  // by what had been read, and a later read faults the page back in with the same bytes.
+  void ReleaseResidentPages() const;
 
  private:
   MappedFile(std::string path, int fd, const uint8_t* data, size_t size)

@@ -62,8 +62,11 @@ absl::StatusOr<Analysis> Analyze(const std::string& core_path, const std::string
         progress.Note("dominators and retained sizes done");
       },
       [&](const gocore::LoadedCore& c) {
-        if (ro.kind != analysis::TreeKind::kBfs) return;
         progress.Note("types done");
+        // Nothing after types reads the core's memory: give its pages back (peak RSS is
+        // otherwise the pages the walk touched, as large as the heap, on top of our arrays).
+        c.program->core().file().ReleaseResidentPages();
+        if (ro.kind != analysis::TreeKind::kBfs) return;
         graph_ready.WaitForNotification();
         progress.Phase("assigning each object its path (dominators alongside)");
         bfs = analysis::AssignBfsPaths(c, *out.graph, ro.max_depth);

@@ -24,6 +24,46 @@ TEST(MappedFileTest, MapsTheWholeFileReadOnly) {
   EXPECT_EQ((*f)->path(), tmp.File("f"));
 }
 
+// RssFile of this process, in bytes (pages of file mappings it has resident).
+uint64_t RssFileBytes() {
+  std::ifstream status("/proc/self/status");
+  std::string key;
+  uint64_t kb = 0;
+  while (status >> key) {
+    if (key == "RssFile:") {
+      status >> kb;
+      return kb * 1024;
+    }
+  }
+  return 0;
+}
+
+TEST(MappedFileTest, ReleasingResidentPagesLowersRssAndKeepsTheBytes) {
+  TempDir tmp;
+  constexpr size_t kSize = 64 << 20;
+  {
+    std::ofstream out(tmp.File("big"), std::ios::binary);
+    std::string block(1 << 20, '\0');
+    for (size_t b = 0; b < kSize / block.size(); b++) {
+      for (size_t i = 0; i < block.size(); i++) block[i] = static_cast<char>((b * 131 + i) & 0xff);
+      out.write(block.data(), block.size());
+    }
+  }
+  auto f = MappedFile::Open(tmp.File("big"));
+  ASSERT_TRUE(f.ok()) << f.status();
+  auto checksum = [&] {
+    uint64_t sum = 0;
+    for (size_t i = 0; i < kSize; i += 512) sum += (*f)->data()[i] * (i / 512 + 1);
+    return sum;
+  };
+  const uint64_t before = checksum();
+  const uint64_t resident = RssFileBytes();
+  (*f)->ReleaseResidentPages();
+  const uint64_t released = RssFileBytes();
+  EXPECT_LT(released + (48 << 20), resident) << "RssFile " << resident << " -> " << released;
+  EXPECT_EQ(checksum(), before);  // read back from the page cache, same bytes
+}
+
 TEST(MappedFileTest, EmptyFileHasNoData) {
   TempDir tmp;
   std::ofstream(tmp.File("empty"));
