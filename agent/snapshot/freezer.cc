@@ -55,6 +55,10 @@ absl::Status PermissionError(pid_t pid, int err) {
 
 absl::StatusOr<std::unique_ptr<Freezer>> Freezer::Freeze(
     pid_t pid, Clock::time_point deadline) {
+  // The deadline is the pause limit from now: say so when threads are still running at it.
+  const auto limit_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            deadline - Clock::now() + std::chrono::microseconds(500))
+                            .count();
   auto tids = ListTasks(pid);
   if (!tids.ok()) {
     if (absl::IsNotFound(tids.status())) {
@@ -73,7 +77,13 @@ absl::StatusOr<std::unique_ptr<Freezer>> Freezer::Freeze(
     bool found_new = false;
     // Returning here destroys `f`, whose destructor releases what was seized.
     RETURN_IF_ERROR(f->SeizeNew(*tids, &found_new));
-    RETURN_IF_ERROR(f->WaitAllStopped(deadline));
+    if (absl::Status st = f->WaitAllStopped(deadline); !st.ok()) {
+      if (!absl::IsDeadlineExceeded(st)) return st;
+      return absl::DeadlineExceededError(
+          absl::StrCat("the pause reached its limit of ", limit_ms,
+                       " ms before every thread stopped (", st.message(),
+                       "); the target was resumed"));
+    }
     if (f->Find(pid) == nullptr || f->Find(pid)->gone) {
       return absl::AbortedError(
           absl::StrCat("process ", pid, " exited during the snapshot"));
