@@ -168,15 +168,21 @@ INSTANTIATE_TEST_SUITE_P(AllVariants, AnalyzeTest, ::testing::ValuesIn(VariantNa
                            return n;
                          });
 
+// A gcore core of the newest variant's `shapes` fixture in `tmp` (empty on failure, with `err`).
+std::string ShapesCore(const TempDir& tmp, std::string* err) {
+  Child child({Variants().back().Binary("shapes")});
+  if (child.ReadLine(std::chrono::seconds(120)).empty()) {
+    *err = "shapes did not start";
+    return "";
+  }
+  return Gcore(child.pid(), tmp.path(), err);
+}
+
 TEST(AnalyzeDeterminismTest, SameCoreGivesByteIdenticalOutputs) {
-  const Variant& v = Variants().back();
   TempDir tmp;
-  Child child({v.Binary("shapes")});
-  ASSERT_FALSE(child.ReadLine(std::chrono::seconds(120)).empty());
   std::string err;
-  std::string core = Gcore(child.pid(), tmp.path(), &err);
+  std::string core = ShapesCore(tmp, &err);
   ASSERT_FALSE(core.empty()) << err;
-  child.Kill();
   for (const char* run : {"1", "2"}) {
     std::string d = std::string("run") + run;
     CommandResult r = RunCommand(
@@ -195,14 +201,10 @@ TEST(AnalyzeDeterminismTest, SameCoreGivesByteIdenticalOutputs) {
 // then exactly what it retains, the top frames together hold every reachable byte, and retained
 // sizes do not depend on the tree asked for.
 TEST(AnalyzeDominatorTreeTest, TopFramesHoldExactlyWhatTheyRetain) {
-  const Variant& v = Variants().back();
   TempDir tmp;
-  Child child({v.Binary("shapes")});
-  ASSERT_FALSE(child.ReadLine(std::chrono::seconds(120)).empty());
   std::string err;
-  std::string core = Gcore(child.pid(), tmp.path(), &err);
+  std::string core = ShapesCore(tmp, &err);
   ASSERT_FALSE(core.empty()) << err;
-  child.Kill();
   for (const char* kind : {"bfs", "dominator"}) {
     CommandResult r = RunCommand({BinaryPath("goretain"), "analyze", core, "--tree", kind, "-o",
                                   tmp.File(std::string(kind) + ".json")});
