@@ -15,17 +15,24 @@ absl::StatusOr<std::unique_ptr<ObjectGraph>> ObjectGraph::Build(const HeapIndex&
   g->row_.resize(n + 1);
   const uint32_t mid = static_cast<uint32_t>(n / 2);
   std::vector<Edge> upper;
-  auto scan = [&heap, &g](uint32_t from, uint32_t to, std::vector<Edge>* out) {
+  // Per half: the (few) edges that point inside their target, by index in that half.
+  std::vector<uint64_t> lower_inside, upper_inside;
+  auto scan = [&heap, &g](uint32_t from, uint32_t to, std::vector<Edge>* out,
+                          std::vector<uint64_t>* inside) {
     out->reserve((to - from) + (to - from) / 2);
     for (uint32_t id = from; id < to; id++) {
       g->row_[id] = static_cast<uint32_t>(out->size());
       heap.VisitPointers(id, [&](uint64_t off, uint64_t v) {
-        if (auto t = heap.FindObject(v)) out->push_back({*t, static_cast<uint32_t>(off)});
+        uint64_t interior = 0;
+        if (auto t = heap.FindObject(v, &interior)) {
+          if (interior != 0) inside->push_back(out->size());
+          out->push_back({*t, static_cast<uint32_t>(off)});
+        }
       });
     }
   };
-  std::thread second(scan, mid, static_cast<uint32_t>(n), &upper);
-  scan(0, mid, &g->edges_);
+  std::thread second(scan, mid, static_cast<uint32_t>(n), &upper, &upper_inside);
+  scan(0, mid, &g->edges_, &lower_inside);
   second.join();
   const uint64_t lower = g->edges_.size();
   if (lower + upper.size() >= (uint64_t{1} << 32) - 1) {
@@ -36,6 +43,12 @@ absl::StatusOr<std::unique_ptr<ObjectGraph>> ObjectGraph::Build(const HeapIndex&
   std::vector<Edge>().swap(upper);
   g->row_[n] = static_cast<uint32_t>(g->edges_.size());
   g->edges_.shrink_to_fit();
+  g->inside_.assign((g->edges_.size() + 63) / 64, 0);
+  for (uint64_t e : lower_inside) g->inside_[e >> 6] |= uint64_t{1} << (e & 63);
+  for (uint64_t e : upper_inside) {
+    e += lower;
+    g->inside_[e >> 6] |= uint64_t{1} << (e & 63);
+  }
 
   // Root edges, then the mark from them over the edge arrays.
   g->mark_.assign((n + 63) / 64, 0);

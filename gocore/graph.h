@@ -20,7 +20,7 @@ struct Edge {
 };
 
 // Immutable after Build; safe for concurrent readers. Memory: 4 bytes per object (row offsets),
-// 8 bytes per edge, 1 bit per object (mark).
+// 8 bytes and 1 bit per edge, 1 bit per object (mark).
 class ObjectGraph {
  public:
   // Records the edges of every object and marks every object reachable from `roots`.
@@ -37,6 +37,12 @@ class ObjectGraph {
   }
   // Index of the object's first edge in the global edge order (for arrays parallel to edges).
   size_t first_edge(uint32_t id) const { return row_[id]; }
+  // True when edge `edge_index` points past its target's first byte (into a field or element),
+  // false when the pointer equals the target's address: readers that need only that do not
+  // have to read the pointer again.
+  bool PointsInside(size_t edge_index) const {
+    return (inside_[edge_index >> 6] >> (edge_index & 63)) & 1;
+  }
   size_t first_root_edge(uint32_t root) const { return root_row_[root]; }
   size_t num_objects() const { return row_.size() - 1; }
   size_t num_roots() const { return root_row_.size() - 1; }
@@ -49,6 +55,7 @@ class ObjectGraph {
   std::vector<uint64_t> mark_;
   std::vector<uint32_t> row_;   // num_objects + 1
   std::vector<Edge> edges_;
+  std::vector<uint64_t> inside_;  // per edge: PointsInside
   std::vector<uint32_t> root_row_;
   std::vector<Edge> root_edges_;
 };

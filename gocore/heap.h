@@ -77,7 +77,8 @@ class HeapIndex {
   const HeapLayoutInfo& layout() const { return layout_; }
 
   // The object containing addr (interior pointers resolve to their object), if any. O(1).
-  std::optional<uint32_t> FindObject(uint64_t addr) const {
+  // With `interior`, also how far into the object addr points (0: at its first byte).
+  std::optional<uint32_t> FindObject(uint64_t addr, uint64_t* interior = nullptr) const {
     uint64_t page = addr / layout_.page_size;
     uint64_t arena = page / pages_per_arena_;
     const uint32_t* pages;
@@ -98,6 +99,7 @@ class HeapIndex {
     uint64_t word = alloc_words_[w];
     uint64_t bit = uint64_t{1} << (slot & 63);
     if ((word & bit) == 0) return std::nullopt;  // a free slot
+    if (interior != nullptr) *interior = off - slot * s.elemsize;
     return s.first_object + alloc_rank_[w] + static_cast<uint32_t>(__builtin_popcountll(word & (bit - 1)));
   }
 

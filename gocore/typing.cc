@@ -70,7 +70,7 @@ class Typing::Engine {
     const size_t n = heap_.num_objects();
     t_.heap_ = &heap_;
     t_.type_.assign(n, 0);
-    t_.base_.assign(n, 0);
+    header_size_ = heap_.layout().malloc_header_size;
     t_.types_.push_back({});  // 0: untyped
     t_.labels_.push_back("");
     Label("");
@@ -97,9 +97,8 @@ class Typing::Engine {
       if (rt == 0) continue;
       uint32_t ti = FromRuntimeType(rtypes_.Get(rt).addr);
       if (ti == 0) continue;
-      t_.type_[id] = ti;
       const HeapSpan& s = heap_.spans()[heap_.SpanOfObject(id)];
-      t_.base_[id] = s.layout == PointerLayout::kHeader ? heap_.layout().malloc_header_size : 0;
+      t_.type_[id] = ti | (s.layout == PointerLayout::kHeader ? kAfterHeader : 0);
       queue.push_back(id);
     }
     // 2. Roots, in order, then propagation through typed objects.
@@ -108,22 +107,30 @@ class Typing::Engine {
       const Layout& L = LayoutOf(roots_[r].type);
       auto edges = graph_.RootEdges(r);
       for (const Edge& e : edges) {
-        if (const Slot* s = Find(L, e.offset)) Apply(*s, roots_[r].addr, e, &queue);
+        if (const Slot* s = Find(L, e.offset)) {
+          Apply(*s, Value{kNoObject, roots_[r].addr}, e, /*at_start=*/false, &queue);
+        }
       }
     }
     while (!queue.empty()) {
       uint32_t id = queue.front();
       queue.pop_front();
-      uint32_t ti = t_.type_[id];
+      const uint32_t word = t_.type_[id];
+      const uint32_t ti = word & kTypeMask;
       const TypeInfo& info = t_.types_[ti];
       if (info.die == 0 || info.size == 0) continue;
       const Layout& L = LayoutOfType(ti);
-      uint64_t addr = heap_.object_addr(id);
-      for (const Edge& e : graph_.OutEdges(id)) {
-        if (e.offset < t_.base_[id]) continue;
-        uint64_t rel = e.offset - t_.base_[id];
+      const uint64_t base = Base(word);
+      const auto edges = graph_.OutEdges(id);
+      const size_t first = graph_.first_edge(id);
+      for (size_t k = 0; k < edges.size(); k++) {
+        const Edge& e = edges[k];
+        if (e.offset < base) continue;
+        uint64_t rel = e.offset - base;
         if (!info.single) rel %= info.size;
-        if (const Slot* s = Find(L, rel)) Apply(*s, addr + e.offset - rel, e, &queue);
+        if (const Slot* s = Find(L, rel)) {
+          Apply(*s, Value{id, e.offset - rel}, e, !graph_.PointsInside(first + k), &queue);
+        }
       }
     }
     // 3. Labels from the final types. A slot's own label is already interned; in objects that
@@ -135,16 +142,16 @@ class Typing::Engine {
     for (uint32_t id = 0; id < n; id++) {
       auto edges = graph_.OutEdges(id);
       if (edges.empty()) continue;
-      uint32_t ti = t_.type_[id];
+      const uint32_t ti = t_.type_[id] & kTypeMask;
+      const uint64_t base = Base(t_.type_[id]);
       const TypeInfo& info = t_.types_[ti];
       const Layout* L = info.die && info.size ? &LayoutOf(info.die) : nullptr;
-      bool repeated = !info.single && info.size > 0 &&
-                      heap_.object_size(id) - t_.base_[id] >= 2 * info.size;
+      bool repeated = !info.single && info.size > 0 && heap_.object_size(id) - base >= 2 * info.size;
       size_t first = graph_.first_edge(id);
       for (size_t k = 0; k < edges.size(); k++) {
         uint32_t label = 0;
-        if (L != nullptr && edges[k].offset >= t_.base_[id]) {
-          uint64_t rel = edges[k].offset - t_.base_[id];
+        if (L != nullptr && edges[k].offset >= base) {
+          uint64_t rel = edges[k].offset - base;
           const Slot* s = Find(*L, info.single ? rel : rel % info.size);
           if (repeated && !L->map_internal) {
             const uint64_t bucket = std::min<uint64_t>(rel / info.size, 10);
@@ -171,26 +178,34 @@ class Typing::Engine {
         t_.root_edge_label_.push_back(s ? s->label : 0);
       }
     }
-    // Totals, and the "holds several values" flag kept in base_ so that later readers need not
-    // look up the object's size.
+    // Totals, and the "holds several values" flag kept with the type so that later readers need
+    // not look up the object's size.
+    if (t_.types_.size() > kTypeMask) {
+      return absl::ResourceExhaustedError(absl::StrCat(t_.types_.size(), " types: more than 2^30"));
+    }
     for (uint32_t id = 0; id < n; id++) {
       if (!graph_.reachable(id)) continue;
       const uint64_t size = heap_.object_size(id);
-      const uint32_t ti = t_.type_[id];
+      const uint32_t ti = t_.type_[id] & kTypeMask;
       if (ti == 0) {
         t_.untyped_bytes += size;
         continue;
       }
       t_.typed_bytes += size;
       const TypeInfo& info = t_.types_[ti];
-      if (!info.single && info.size > 0 && size - t_.base_[id] >= 2 * info.size) {
-        t_.base_[id] |= kSeveral;
+      if (!info.single && info.size > 0 && size - Base(t_.type_[id]) >= 2 * info.size) {
+        t_.type_[id] |= kSeveral;
       }
     }
     return absl::OkStatus();
   }
 
  private:
+  static constexpr uint32_t kAfterHeader = Typing::kAfterHeader, kSeveral = Typing::kSeveral,
+                            kTypeMask = Typing::kTypeMask;
+  // Where an object's first value starts, from its type word.
+  uint64_t Base(uint32_t type_word) const { return (type_word & kAfterHeader) ? header_size_ : 0; }
+
   uint32_t Label(const std::string& s) {
     auto [it, fresh] = label_ids_.try_emplace(s, static_cast<uint32_t>(t_.labels_.size()));
     if (fresh) t_.labels_.push_back(s);
@@ -443,11 +458,33 @@ class Typing::Engine {
     return &*it;
   }
 
-  // Types the object `e.target` from the slot at `slot_addr` (the start of the value holding it).
-  void Apply(const Slot& s, uint64_t value_addr, const Edge& e, std::deque<uint32_t>* queue) {
+  // Where the value holding a slot starts: `offset` bytes into heap object `object`, or at
+  // address `offset` when object is kNoObject (roots). The object's address is looked up only
+  // when the value has to be read.
+  static constexpr uint32_t kNoObject = ~uint32_t{0};
+  struct Value {
+    uint32_t object;
+    uint64_t offset;
+  };
+  uint64_t AddressOf(const Value& v) const {
+    return v.object == kNoObject ? v.offset : heap_.object_addr(v.object) + v.offset;
+  }
+
+  // Types the object `e.target` from slot `s` of `value`. `at_start`: the graph saw that the
+  // pointer equals the target's address, so a pointer, slice or channel slot whose target type
+  // is already known needs no read of the pointer, nor of the target's address.
+  void Apply(const Slot& s, const Value& value, const Edge& e, bool at_start,
+             std::deque<uint32_t>* queue) {
     uint32_t target = e.target;
     if (t_.type_[target] != 0) return;
-    uint64_t word_addr = value_addr + s.offset;
+    if (at_start && s.target_type != 0 &&
+        (s.kind == SlotKind::kPtr || s.kind == SlotKind::kSlice || s.kind == SlotKind::kChanBuf)) {
+      if (t_.types_[s.target_type].size == 0) return;
+      t_.type_[target] = s.target_type;
+      queue->push_back(target);
+      return;
+    }
+    uint64_t word_addr = AddressOf(value) + s.offset;
     uint64_t v = mem_.ReadU64(word_addr).value_or(0);
     uint64_t obj = heap_.object_addr(target);
     uint32_t ti = 0;
@@ -508,7 +545,8 @@ class Typing::Engine {
           // The data word is the value itself (a pointer-shaped type): type what it points at.
           const Layout& L = LayoutOf(die);
           if (const Slot* inner = Find(L, 0)) {
-            Apply(*inner, word_addr, Edge{target, 0}, queue);
+            Apply(*inner, Value{kNoObject, word_addr}, Edge{target, 0}, /*at_start=*/false,
+                  queue);
           }
           return;
         }
@@ -558,6 +596,7 @@ class Typing::Engine {
   absl::node_hash_map<DieOffset, Layout> layouts_;
   std::vector<const Layout*> layout_of_type_;
   uint32_t string_type_ = 0;
+  uint64_t header_size_ = 8;
 };
 
 absl::StatusOr<std::unique_ptr<Typing>> Typing::Infer(const Program& program, const HeapIndex& heap,
@@ -571,7 +610,7 @@ absl::StatusOr<std::unique_ptr<Typing>> Typing::Infer(const Program& program, co
 }
 
 std::string Typing::ObjectTypeName(uint32_t id) const {
-  uint32_t ti = type_[id];
+  const uint32_t ti = object_type(id);
   if (ti == 0) return absl::StrCat("unk", heap_->object_size(id));
   if (HoldsSeveral(id)) return "[]" + types_[ti].name;
   return types_[ti].name;

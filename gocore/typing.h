@@ -38,12 +38,12 @@ class Typing {
                                                        const ObjectGraph& graph);
 
   // Type index of an object (0: untyped) and where its first value starts (8 after a header).
-  uint32_t object_type(uint32_t id) const { return type_[id]; }
+  uint32_t object_type(uint32_t id) const { return type_[id] & kTypeMask; }
   const TypeInfo& type(uint32_t t) const { return types_[t]; }
   // Display name of an object: "T", "[]T" when it holds several values, "unk<size>" if untyped.
   std::string ObjectTypeName(uint32_t id) const;
   // True when the object holds several values of its type (a slice backing array).
-  bool HoldsSeveral(uint32_t id) const { return (base_[id] & kSeveral) != 0; }
+  bool HoldsSeveral(uint32_t id) const { return (type_[id] & kSeveral) != 0; }
   size_t num_types() const { return types_.size(); }
   size_t num_labels() const { return labels_.size(); }
 
@@ -63,11 +63,12 @@ class Typing {
   friend class Engine;
   Typing() = default;
   std::vector<TypeInfo> types_;
-  std::vector<uint32_t> type_;        // per object
-  // Per object: offset of the first value (0 or 8), or'ed with kSeveral when the object holds
-  // several values of its type (set once all types are known).
-  static constexpr uint8_t kSeveral = 0x80;
-  std::vector<uint8_t> base_;
+  // Per object: its type index, and in the top bits whether its first value starts after the
+  // allocation header (kAfterHeader) and whether it holds several values of its type (kSeveral,
+  // set once all types are known). One word, so that propagation reads one array per object.
+  static constexpr uint32_t kAfterHeader = uint32_t{1} << 31, kSeveral = uint32_t{1} << 30,
+                            kTypeMask = kSeveral - 1;
+  std::vector<uint32_t> type_;
   const HeapIndex* heap_ = nullptr;
   std::vector<std::string> labels_;
   std::vector<uint32_t> edge_label_;

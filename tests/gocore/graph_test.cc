@@ -85,6 +85,22 @@ TEST_P(GraphTest, RootsRetainedSizesTypesAndGoroutinesMatchTheRuntime) {
   EXPECT_TRUE(c.damage.empty()) << c.damage.begin()->first;
   const ObjectGraph& g = *c.graph;
 
+  // Which edges point inside their target agrees with the pointers in memory: the fixture's
+  // records[i].next = &records[i-1] point into an array, most pointers at an object's start.
+  uint64_t inside = 0, at_start = 0;
+  for (uint32_t id = 0; id < c.heap->num_objects(); id++) {
+    const auto edges = g.OutEdges(id);
+    for (size_t k = 0; k < edges.size(); k++) {
+      const uint64_t ptr =
+          c.program->mem().ReadU64(c.heap->object_addr(id) + edges[k].offset).value_or(0);
+      const bool want = ptr != c.heap->object_addr(edges[k].target);
+      ASSERT_EQ(g.PointsInside(g.first_edge(id) + k), want) << "edge " << k << " of object " << id;
+      (want ? inside : at_start)++;
+    }
+  }
+  EXPECT_GE(inside, 9999u);
+  EXPECT_GT(at_start, inside);
+
   // Our mark from the roots keeps what the runtime's last GC kept.
   const double heap_alloc = fx["heap_alloc"];
   EXPECT_NEAR(double(g.reachable_bytes), heap_alloc, heap_alloc * 0.01)
