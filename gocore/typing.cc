@@ -142,10 +142,11 @@ class Typing::Engine {
     for (uint32_t id = 0; id < n; id++) {
       auto edges = graph_.OutEdges(id);
       if (edges.empty()) continue;
-      const uint32_t ti = t_.type_[id] & kTypeMask;
-      const uint64_t base = Base(t_.type_[id]);
+      const uint32_t word = t_.type_[id];
+      const uint32_t ti = word & kTypeMask;
+      const uint64_t base = Base(word);
       const TypeInfo& info = t_.types_[ti];
-      const Layout* L = info.die && info.size ? &LayoutOf(info.die) : nullptr;
+      const Layout* L = info.die && info.size ? &LayoutOfType(ti) : nullptr;
       bool repeated = !info.single && info.size > 0 && heap_.object_size(id) - base >= 2 * info.size;
       size_t first = graph_.first_edge(id);
       for (size_t k = 0; k < edges.size(); k++) {
