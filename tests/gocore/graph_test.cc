@@ -173,8 +173,15 @@ TEST_P(GraphTest, RootsRetainedSizesTypesAndGoroutinesMatchTheRuntime) {
       ASSERT_NE(it, want.end());
       want.erase(want.begin(), it);
     } else {
+      // A goroutine parked on something (chan receive, select, sleep…) stays so until the core is
+      // taken; one that was runnable, running or in a syscall at the dump may have moved on (the
+      // signal goroutine goes runnable → syscall as it re-enters its wait).
       std::string state = ours->wait_reason.empty() ? ours->status_name : ours->wait_reason;
-      EXPECT_EQ(state, dg.state) << "goroutine " << id;
+      const bool transient =
+          dg.state == "runnable" || dg.state == "running" || dg.state == "syscall";
+      if (!transient) {
+        EXPECT_EQ(state, dg.state) << "goroutine " << id;
+      }
     }
     EXPECT_TRUE(IsSubsequence(want, have))
         << "goroutine " << id << ": dump " << absl::StrJoin(want, " < ") << "; ours "
