@@ -3,12 +3,9 @@
 namespace goretain::analysis {
 
 std::vector<uint64_t> DominatorTree::Retained(const std::vector<uint64_t>& weight) const {
+  std::vector<uint64_t> by_number = RetainedByNumber([&weight](uint32_t v) { return weight[v]; });
   std::vector<uint64_t> r(weight);
-  for (auto it = preorder_.rbegin(); it != preorder_.rend(); ++it) {
-    uint32_t v = *it;
-    uint32_t d = idom_[v];
-    if (d != v) r[d] += r[v];
-  }
+  for (size_t x = 0; x < by_number.size(); x++) r[preorder_[x]] = by_number[x];
   return r;
 }
 

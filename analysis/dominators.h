@@ -13,7 +13,8 @@ namespace goretain::analysis {
 using SuccessorFn = std::function<void(uint32_t node, const std::function<void(uint32_t)>& emit)>;
 
 // idom[v] for every node reachable from `root` (idom[root] = root); kUnreachable elsewhere.
-// Iterative (no recursion), O(E log V); memory about 24 bytes per node plus 4 per edge.
+// Iterative (no recursion), O(E log V); memory about 24 bytes per node plus 4 per edge while
+// computing, 12 per node after.
 class DominatorTree {
  public:
   static constexpr uint32_t kUnreachable = std::numeric_limits<uint32_t>::max();
@@ -27,16 +28,37 @@ class DominatorTree {
   template <typename Succ>
   static DominatorTree ComputeWith(uint32_t num_nodes, uint32_t root, const Succ& succ);
 
-  uint32_t idom(uint32_t v) const { return idom_[v]; }
-  // Nodes in DFS preorder from the root: every node comes after its dominator.
+  // Immediate dominator of v (the root's is itself; kUnreachable if v is not reachable).
+  uint32_t idom(uint32_t v) const {
+    const uint32_t x = num_[v];
+    return x == kUnreachable ? kUnreachable : preorder_[idom_num_[x]];
+  }
+  // Reachable nodes are numbered in DFS preorder from the root (the root is 0); a node's number
+  // is larger than its dominator's. kUnreachable for unreachable nodes.
+  uint32_t number(uint32_t v) const { return num_[v]; }
+  // Number -> node: every node comes after its dominator.
   const std::vector<uint32_t>& preorder() const { return preorder_; }
+  // Number -> its immediate dominator's number (the root's: 0).
+  const std::vector<uint32_t>& idom_numbers() const { return idom_num_; }
 
-  // Sum of `weight` over each node's dominator subtree (what would be freed without it).
+  // Sum of `weight` over each node's dominator subtree (what would be freed without it); by node,
+  // like `weight`.
   std::vector<uint64_t> Retained(const std::vector<uint64_t>& weight) const;
+  // Same by number: weight_of(node) is called for each reachable node in preorder; element x of
+  // the result is what preorder()[x] retains. Summed in place from the last number down.
+  template <typename WeightOf>
+  std::vector<uint64_t> RetainedByNumber(const WeightOf& weight_of) const {
+    const size_t m = preorder_.size();
+    std::vector<uint64_t> r(m);
+    for (size_t x = 0; x < m; x++) r[x] = weight_of(preorder_[x]);
+    for (size_t x = m; x-- > 1;) r[idom_num_[x]] += r[x];
+    return r;
+  }
 
  private:
-  std::vector<uint32_t> idom_;
-  std::vector<uint32_t> preorder_;
+  std::vector<uint32_t> num_;       // node -> preorder number
+  std::vector<uint32_t> preorder_;  // number -> node
+  std::vector<uint32_t> idom_num_;  // number -> its idom's number
 };
 
 template <typename Succ>
@@ -140,10 +162,10 @@ DominatorTree DominatorTree::ComputeWith(uint32_t n, uint32_t root, const Succ& 
     while (x > semi[w]) x = idom[x];
     idom[w] = x;
   }
-  t.idom_.assign(n, kNone);
-  t.idom_[root] = root;
-  for (uint32_t w = 1; w < m; w++) t.idom_[vertex[w]] = vertex[idom[w]];
+  t.num_.assign(n, kNone);
+  for (uint32_t w = 0; w < m; w++) t.num_[vertex[w]] = w;
   t.preorder_ = std::move(vertex);
+  t.idom_num_ = std::move(idom);
   return t;
 }
 

@@ -35,23 +35,11 @@ HeapGraph::Retention HeapGraph::ComputeRetention() const {
   Retention r;
   r.tree = DominatorTree::ComputeWith(
       num_nodes(), 0, [this](uint32_t node, auto&& emit) { ForEachSuccessor(node, emit); });
-  std::vector<uint64_t> weight(num_nodes(), 0);
-  for (uint32_t o = 0; o < num_objects_; o++) {
-    if (graph_.reachable(o)) weight[ObjectNode(o)] = heap_.object_size(o);
-  }
-  r.retained = r.tree.Retained(weight);
-  std::vector<uint64_t>().swap(weight);
-  const uint32_t nodes = num_nodes();
-  r.child_row.assign(nodes + 1, 0);
-  for (uint32_t v : r.tree.preorder()) {
-    if (v != 0) r.child_row[r.tree.idom(v) + 1]++;
-  }
-  for (uint32_t i = 0; i < nodes; i++) r.child_row[i + 1] += r.child_row[i];
-  r.children.resize(r.child_row[nodes]);
-  std::vector<uint32_t> fill(r.child_row.begin(), r.child_row.end() - 1);
-  for (uint32_t v : r.tree.preorder()) {
-    if (v != 0) r.children[fill[r.tree.idom(v)]++] = v;
-  }
+  r.retained_by_number = r.tree.RetainedByNumber([this](uint32_t node) -> uint64_t {
+    if (!IsObjectNode(node)) return 0;
+    const uint32_t o = ObjectOf(node);
+    return graph_.reachable(o) ? heap_.object_size(o) : 0;
+  });
   return r;
 }
 

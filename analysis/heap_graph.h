@@ -46,10 +46,12 @@ class HeapGraph {
   // everything they dominate; roots: what only they keep alive).
   struct Retention {
     DominatorTree tree;
-    std::vector<uint64_t> retained;  // per node
-    // Dominator-tree children in compressed rows: child_row[v] .. child_row[v + 1] index
-    // `children`, in preorder.
-    std::vector<uint32_t> child_row, children;
+    // Retained bytes by DFS number: element x is what node tree.preorder()[x] retains.
+    std::vector<uint64_t> retained_by_number;
+    uint64_t retained(uint32_t node) const {
+      const uint32_t x = tree.number(node);
+      return x == DominatorTree::kUnreachable ? 0 : retained_by_number[x];
+    }
   };
   Retention ComputeRetention() const;
 

@@ -240,6 +240,21 @@ PathAssignment AssignBfsPaths(const gocore::LoadedCore& core, const HeapGraph& h
       }
     }
     for (size_t i = 0; i < queue.size(); i++) {
+      // The queue says which objects come next: ask for their row offsets, then their edges and
+      // labels, then their targets' paths and types, a few objects before each is needed.
+      constexpr size_t kRowAhead = 16, kEdgeAhead = 8, kTargetAhead = 4, kTargetsPrefetched = 8;
+      if (i + kRowAhead < queue.size()) graph.PrefetchRow(queue[i + kRowAhead]);
+      if (i + kEdgeAhead < queue.size()) {
+        graph.PrefetchEdges(queue[i + kEdgeAhead]);
+        typing.PrefetchEdgeLabels(graph.first_edge(queue[i + kEdgeAhead]));
+      }
+      if (i + kTargetAhead < queue.size()) {
+        auto next = graph.OutEdges(queue[i + kTargetAhead]);
+        for (size_t k = 0; k < next.size() && k < kTargetsPrefetched; k++) {
+          __builtin_prefetch(&node_of[next[k].target]);
+          typing.PrefetchObject(next[k].target);
+        }
+      }
       uint32_t o = queue[i];
       auto edges = graph.OutEdges(o);
       size_t first = graph.first_edge(o);
@@ -284,10 +299,13 @@ PathTree BuildReferenceTree(const gocore::LoadedCore& core, const HeapGraph& hg,
   if (opts.kind == TreeKind::kDominator) {
     // Dominator tree: preorder puts every object after its immediate dominator. Objects that
     // several roots share (dominated by the super-root only) go under one "(shared)" root.
-    for (uint32_t v : retention.tree.preorder()) {
+    const std::vector<uint32_t>& pre = retention.tree.preorder();
+    const std::vector<uint32_t>& idom_num = retention.tree.idom_numbers();
+    for (uint32_t x = 0; x < pre.size(); x++) {
+      const uint32_t v = pre[x];
       if (!hg.IsObjectNode(v)) continue;
       uint32_t o = hg.ObjectOf(v);
-      uint32_t d = retention.tree.idom(v);
+      uint32_t d = pre[idom_num[x]];
       uint32_t parent;
       uint32_t label = 0;  // "" unless the dominator points straight at the object
       if (d == 0) {
@@ -296,7 +314,7 @@ PathTree BuildReferenceTree(const gocore::LoadedCore& core, const HeapGraph& hg,
                               trie.empty_type_);
         }
         parent = shared;
-        shared_retained += retention.retained[v];
+        shared_retained += retention.retained_by_number[x];
       } else if (hg.IsObjectNode(d)) {
         uint32_t dobj = hg.ObjectOf(d);
         parent = node_of[dobj];
@@ -333,34 +351,55 @@ PathTree BuildReferenceTree(const gocore::LoadedCore& core, const HeapGraph& hg,
     self_count[node_of[o]]++;
   }
   for (uint32_t r = 0; r < roots.size(); r++) {
-    retained[root_node[r]] += retention.retained[hg.RootNode(r)];
+    retained[root_node[r]] += retention.retained(hg.RootNode(r));
   }
   if (shared != kNone) retained[shared] += shared_retained;
   {
-    const std::vector<uint32_t>& child_row = retention.child_row;
-    const std::vector<uint32_t>& children = retention.children;
-    // Stack entries: a node to enter, or kLeave | path when a node of that path with children
-    // is left (leaves are entered and left at once).
-    constexpr uint32_t kLeave = 0x80000000u;
+    // The dominator tree in its own preorder, found from the DFS numbers alone (a node's
+    // dominator has a smaller number): subtree sizes, then each node's position is the next free
+    // one of its dominator's. Children come in DFS-number order, which keeps the reads below
+    // close to sequential.
+    const std::vector<uint32_t>& pre = retention.tree.preorder();
+    const std::vector<uint32_t>& idom_num = retention.tree.idom_numbers();
+    const uint32_t m = static_cast<uint32_t>(pre.size());
+    std::vector<uint32_t> size(m, 1);
+    for (uint32_t x = m; x-- > 1;) size[idom_num[x]] += size[x];
+    std::vector<uint32_t> order(m);
+    std::vector<uint32_t> next(m);
+    if (m > 0) next[0] = 1;
+    for (uint32_t x = 1; x < m; x++) {
+      const uint32_t pos = next[idom_num[x]];
+      next[idom_num[x]] += size[x];
+      next[x] = pos + 1;
+      order[pos] = x;
+    }
+    // Each number's path (in `next`'s memory), gathered in number order with the reads of
+    // node_of (random) issued ahead of their use.
+    std::vector<uint32_t> path_of = std::move(next);
+    constexpr uint32_t kAhead = 32;
+    for (uint32_t x = 0; x < m; x++) {
+      if (x + kAhead < m && hg.IsObjectNode(pre[x + kAhead])) {
+        __builtin_prefetch(&node_of[hg.ObjectOf(pre[x + kAhead])]);
+      }
+      path_of[x] = hg.IsObjectNode(pre[x]) ? node_of[hg.ObjectOf(pre[x])] : kNone;
+    }
+    // Walk it keeping, per path, how many of its objects are open dominators of the current
+    // node: (end position, path) of each open one with descendants.
     std::vector<uint32_t> active(nn, 0);
-    std::vector<uint32_t> stack = {0};
-    while (!stack.empty()) {
-      const uint32_t x = stack.back();
-      stack.pop_back();
-      if (x & kLeave) {
-        active[x & ~kLeave]--;
-        continue;
+    std::vector<std::pair<uint32_t, uint32_t>> open;
+    for (uint32_t i = 0; i < m; i++) {
+      while (!open.empty() && open.back().first <= i) {
+        active[open.back().second]--;
+        open.pop_back();
       }
-      const uint32_t path = hg.IsObjectNode(x) ? node_of[hg.ObjectOf(x)] : kNone;
-      const uint32_t k0 = child_row[x], k1 = child_row[x + 1];
-      if (path != kNone) {
-        if (active[path] == 0) retained[path] += retention.retained[x];
-        if (k0 != k1) {
-          active[path]++;
-          stack.push_back(kLeave | path);
-        }
+      const uint32_t x = order[i];
+      const uint32_t path = path_of[x];
+      if (path == kNone) continue;
+      if (active[path] == 0) retained[path] += retention.retained_by_number[x];
+      if (size[x] > 1) {
+        active[path]++;
+        open.push_back({i + size[x], path});
       }
-      for (uint32_t k = k0; k < k1; k++) stack.push_back(children[k]);
     }
   }
 

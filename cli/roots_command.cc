@@ -37,7 +37,7 @@ int RunRoots(const RootsArgs& a) {
   std::vector<uint32_t> order(roots.size());
   for (uint32_t i = 0; i < order.size(); i++) order[i] = i;
   std::stable_sort(order.begin(), order.end(), [&](uint32_t x, uint32_t y) {
-    uint64_t rx = retention.retained[hg.RootNode(x)], ry = retention.retained[hg.RootNode(y)];
+    uint64_t rx = retention.retained(hg.RootNode(x)), ry = retention.retained(hg.RootNode(y));
     if (rx != ry) return rx > ry;
     return tree_bytes[x] > tree_bytes[y];
   });
@@ -66,7 +66,7 @@ int RunRoots(const RootsArgs& a) {
       const gocore::Root& root = roots[r];
       nlohmann::ordered_json jr = {{"name", root.name},
                                    {"kind", gocore::RootKindName(root.kind)},
-                                   {"retained_bytes", retention.retained[hg.RootNode(r)]},
+                                   {"retained_bytes", retention.retained(hg.RootNode(r))},
                                    {"tree_bytes", tree_bytes[r]},
                                    {"pointers", root.pointers.size()}};
       if (root.goroutine >= 0) jr["goroutine"] = root.goroutine;
@@ -110,7 +110,7 @@ int RunRoots(const RootsArgs& a) {
     std::string name = root.name;
     if (root.goroutine >= 0) name += " (goroutine " + std::to_string(root.goroutine) + ")";
     std::printf("%14llu %14llu  %-22s %s\n",
-                (unsigned long long)retention.retained[hg.RootNode(r)],
+                (unsigned long long)retention.retained(hg.RootNode(r)),
                 (unsigned long long)tree_bytes[r], gocore::RootKindName(root.kind), name.c_str());
   }
   std::printf("\n%zu goroutines\n", c.roots.goroutines.size());

@@ -53,6 +53,9 @@ class Typing {
     return labels_[root_edge_label_[root_edge_index]];
   }
   uint32_t edge_label_id(size_t edge_index) const { return edge_label_[edge_index]; }
+  // Cache hints for traversals that know which objects and edges they read next.
+  void PrefetchObject(uint32_t id) const { __builtin_prefetch(&type_[id]); }
+  void PrefetchEdgeLabels(size_t edge_index) const { __builtin_prefetch(&edge_label_[edge_index]); }
   uint32_t root_edge_label_id(size_t i) const { return root_edge_label_[i]; }
   const std::string& label(uint32_t id) const { return labels_[id]; }
 

@@ -120,6 +120,48 @@ TEST(DominatorTreeTest, MatchesNaiveAlgorithmOnRandomGraphs) {
   }
 }
 
+TEST(DominatorTreeTest, NumbersAndRetainedMatchNaiveDominatorsOnRandomGraphs) {
+  std::mt19937 rng(777);  // fixed seed: deterministic
+  for (int trial = 0; trial < 200; trial++) {
+    uint32_t n = 2 + rng() % 40;
+    Graph g(n);
+    uint32_t edges = rng() % (3 * n);
+    for (uint32_t e = 0; e < edges; e++) g[rng() % n].push_back(rng() % n);
+    std::vector<uint64_t> weight(n);
+    for (auto& w : weight) w = 1 + rng() % 1000;
+    DominatorTree t = Dom(g);
+    std::vector<uint32_t> idom = NaiveIdoms(g, 0);
+    // Retained: a node's weight plus that of every node it dominates (climb each node's chain).
+    std::vector<uint64_t> want(weight);
+    for (uint32_t v = 1; v < n; v++) {
+      if (idom[v] == DominatorTree::kUnreachable) continue;
+      for (uint32_t d = idom[v];; d = idom[d]) {
+        want[d] += weight[v];
+        if (d == 0) break;
+      }
+    }
+    std::vector<uint64_t> by_number = t.RetainedByNumber([&](uint32_t v) { return weight[v]; });
+    ASSERT_EQ(by_number.size(), t.preorder().size());
+    for (uint32_t x = 0; x < t.preorder().size(); x++) {
+      const uint32_t v = t.preorder()[x];
+      ASSERT_EQ(t.number(v), x);
+      ASSERT_EQ(by_number[x], want[v]) << "trial " << trial << " vertex " << v;
+      if (x > 0) {
+        ASSERT_LT(t.idom_numbers()[x], x);
+        ASSERT_EQ(t.preorder()[t.idom_numbers()[x]], idom[v]);
+      }
+    }
+    std::vector<uint64_t> r = t.Retained(weight);
+    for (uint32_t v = 0; v < n; v++) {
+      if (idom[v] == DominatorTree::kUnreachable) {
+        ASSERT_EQ(t.number(v), DominatorTree::kUnreachable);
+      } else {
+        ASSERT_EQ(r[v], want[v]) << "trial " << trial << " vertex " << v;
+      }
+    }
+  }
+}
+
 TEST(DominatorTreeTest, DeepChainDoesNotOverflowTheStack) {
   const uint32_t n = 2'000'000;
   DominatorTree t = DominatorTree::ComputeWith(n, 0, [&](uint32_t v, auto&& emit) {

@@ -113,7 +113,7 @@ TEST_P(GraphTest, RootsRetainedSizesTypesAndGoroutinesMatchTheRuntime) {
   std::map<std::string, std::vector<int64_t>> goroutines_by_name;
   for (uint32_t r = 0; r < c.roots.roots.size(); r++) {
     const Root& root = c.roots.roots[r];
-    retained_by_name[root.name] += ret.retained[hg.RootNode(r)];
+    retained_by_name[root.name] += ret.retained(hg.RootNode(r));
     if (root.goroutine >= 0) goroutines_by_name[root.name].push_back(root.goroutine);
   }
   for (const auto& [name, m] : fx["structures"].items()) {
