@@ -117,8 +117,10 @@ class Typing::Engine {
       queue.pop_front();
       const uint32_t word = t_.type_[id];
       const uint32_t ti = word & kTypeMask;
-      const TypeInfo& info = t_.types_[ti];
-      if (info.die == 0 || info.size == 0) continue;
+      // By value: Apply may add types, and types_ then moves.
+      const uint64_t size = t_.types_[ti].size;
+      const bool single = t_.types_[ti].single;
+      if (t_.types_[ti].die == 0 || size == 0) continue;
       const Layout& L = LayoutOfType(ti);
       const uint64_t base = Base(word);
       const auto edges = graph_.OutEdges(id);
@@ -127,7 +129,7 @@ class Typing::Engine {
         const Edge& e = edges[k];
         if (e.offset < base) continue;
         uint64_t rel = e.offset - base;
-        if (!info.single) rel %= info.size;
+        if (!single) rel %= size;
         if (const Slot* s = Find(L, rel)) {
           Apply(*s, Value{id, e.offset - rel}, e, !graph_.PointsInside(first + k), &queue);
         }

@@ -149,8 +149,10 @@ TEST_P(GraphTest, RootsRetainedSizesTypesAndGoroutinesMatchTheRuntime) {
     EXPECT_TRUE(found) << "goroutine " << id << " has no main.worker frame";
   }
 
-  // Types for (nearly) everything.
-  EXPECT_GE(double(c.typing->typed_bytes), 0.98 * double(g.reachable_bytes))
+  // Types for (nearly) everything: from Go 1.23 all but a few kilobytes of runtime internals;
+  // Go 1.22's DWARF has no closure layouts, so captured variables stay untyped.
+  const double typed_share = absl::StartsWith(GetParam(), "go1.22") ? 0.985 : 0.999;
+  EXPECT_GE(double(c.typing->typed_bytes), typed_share * double(g.reachable_bytes))
       << "untyped " << c.typing->untyped_bytes;
 
   // Every goroutine of the fixture's own runtime.Stack dump, with its state and functions.
