@@ -55,6 +55,14 @@ class DominatorTree {
     return r;
   }
 
+  // The dominator tree in its own preorder, for walks that keep state along dominator chains:
+  // order[i] is the number at position i; the subtree of the number x at position i (x and what
+  // it dominates) is positions i .. i + subtree_size[x] - 1. Children come in number order.
+  struct Walk {
+    std::vector<uint32_t> order, subtree_size;
+  };
+  Walk MakeWalk() const;
+
  private:
   std::vector<uint32_t> num_;       // node -> preorder number
   std::vector<uint32_t> preorder_;  // number -> node

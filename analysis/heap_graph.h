@@ -48,6 +48,8 @@ class HeapGraph {
     DominatorTree tree;
     // Retained bytes by DFS number: element x is what node tree.preorder()[x] retains.
     std::vector<uint64_t> retained_by_number;
+    // tree.MakeWalk(), if a caller made it ahead of the walk that needs it (empty otherwise).
+    DominatorTree::Walk walk;
     uint64_t retained(uint32_t node) const {
       const uint32_t x = tree.number(node);
       return x == DominatorTree::kUnreachable ? 0 : retained_by_number[x];

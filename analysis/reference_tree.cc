@@ -355,27 +355,17 @@ PathTree BuildReferenceTree(const gocore::LoadedCore& core, const HeapGraph& hg,
   }
   if (shared != kNone) retained[shared] += shared_retained;
   {
-    // The dominator tree in its own preorder, found from the DFS numbers alone (a node's
-    // dominator has a smaller number): subtree sizes, then each node's position is the next free
-    // one of its dominator's. Children come in DFS-number order, which keeps the reads below
-    // close to sequential.
+    // The dominator tree in its own preorder (made here unless the caller made it already).
     const std::vector<uint32_t>& pre = retention.tree.preorder();
-    const std::vector<uint32_t>& idom_num = retention.tree.idom_numbers();
     const uint32_t m = static_cast<uint32_t>(pre.size());
-    std::vector<uint32_t> size(m, 1);
-    for (uint32_t x = m; x-- > 1;) size[idom_num[x]] += size[x];
-    std::vector<uint32_t> order(m);
-    std::vector<uint32_t> next(m);
-    if (m > 0) next[0] = 1;
-    for (uint32_t x = 1; x < m; x++) {
-      const uint32_t pos = next[idom_num[x]];
-      next[idom_num[x]] += size[x];
-      next[x] = pos + 1;
-      order[pos] = x;
-    }
-    // Each number's path (in `next`'s memory), gathered in number order with the reads of
-    // node_of (random) issued ahead of their use.
-    std::vector<uint32_t> path_of = std::move(next);
+    DominatorTree::Walk made;
+    if (retention.walk.order.size() != m) made = retention.tree.MakeWalk();
+    const DominatorTree::Walk& walk = retention.walk.order.size() == m ? retention.walk : made;
+    const std::vector<uint32_t>& order = walk.order;
+    const std::vector<uint32_t>& size = walk.subtree_size;
+    // Each number's path, gathered in number order with the reads of node_of (random) issued
+    // ahead of their use.
+    std::vector<uint32_t> path_of(m);
     constexpr uint32_t kAhead = 32;
     for (uint32_t x = 0; x < m; x++) {
       if (x + kAhead < m && hg.IsObjectNode(pre[x + kAhead])) {

@@ -2,8 +2,11 @@
 // goretain diff-cores A B: the retention paths that grew between two cores.
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "absl/container/flat_hash_map.h"
@@ -35,13 +38,47 @@ struct AnalyzeArgs {
   int top = 10;
 };
 
+// Reachable bytes and objects of one type name.
+struct TypeTotal {
+  std::string name;
+  uint64_t bytes = 0, count = 0;
+};
+
 // One analysed core: the loaded heap and its retention-path tree.
 struct Analysis {
   std::unique_ptr<gocore::LoadedCore> core;
   std::unique_ptr<analysis::HeapGraph> graph;
   analysis::HeapGraph::Retention retention;
   analysis::PathTree tree;  // unfolded
+  std::vector<TypeTotal> types;  // largest first, then by name
 };
+
+std::vector<TypeTotal> TypeTotals(const gocore::LoadedCore& c) {
+  // Aggregate by (type, slot size) first: names are made once per key, not per object.
+  struct Agg {
+    uint32_t sample;
+    uint64_t bytes = 0, count = 0;
+  };
+  absl::flat_hash_map<uint64_t, Agg> by_key;
+  for (uint32_t o = 0; o < c.heap->num_objects(); o++) {
+    if (!c.graph->reachable(o)) continue;
+    uint64_t size = c.heap->object_size(o);
+    auto [it, fresh] = by_key.try_emplace((uint64_t{c.typing->object_type(o)} << 40) | size, Agg{o});
+    it->second.bytes += size;
+    it->second.count++;
+  }
+  std::map<std::string, std::pair<uint64_t, uint64_t>> types;
+  for (const auto& [key, agg] : by_key) {
+    auto& t = types[c.typing->ObjectTypeName(agg.sample)];
+    t.first += agg.bytes;
+    t.second += agg.count;
+  }
+  std::vector<TypeTotal> out;
+  for (const auto& [name, v] : types) out.push_back({name, v.first, v.second});
+  std::stable_sort(out.begin(), out.end(),
+                   [](const TypeTotal& x, const TypeTotal& y) { return x.bytes > y.bytes; });
+  return out;
+}
 
 absl::StatusOr<Analysis> Analyze(const std::string& core_path, const std::string& exe,
                                  const AnalyzeArgs& a, Progress& progress) {
@@ -50,22 +87,30 @@ absl::StatusOr<Analysis> Analyze(const std::string& core_path, const std::string
   ro.kind = a.tree == "dominator" ? analysis::TreeKind::kDominator : analysis::TreeKind::kBfs;
   ro.max_depth = a.max_depth;
   // Dominators need only the graph: they are computed on a second thread while types are
-  // inferred and then, for the BFS tree, while each object's path is assigned.
-  absl::Notification graph_ready;
+  // inferred. Once both are done, that thread's successor prepares the dominator-tree walk and
+  // the per-type totals while the main thread assigns each object its path.
+  absl::Notification graph_ready, dominators_done;
   analysis::PathAssignment bfs;
+  std::jthread after_dominators;
   auto lc = gocore::LoadCore(
       core_path, {.exe_path = exe}, [&](const std::string& p) { progress.Phase(p); },
-      [&out, &graph_ready, &progress](const gocore::LoadedCore& c) {
+      [&out, &graph_ready, &dominators_done, &progress](const gocore::LoadedCore& c) {
         out.graph = std::make_unique<analysis::HeapGraph>(*c.heap, *c.graph, c.roots.roots);
         graph_ready.Notify();
         out.retention = out.graph->ComputeRetention();
         progress.Note("dominators and retained sizes done");
+        dominators_done.Notify();
       },
       [&](const gocore::LoadedCore& c) {
         progress.Note("types done");
         // Nothing after types reads the core's memory: give its pages back (peak RSS is
         // otherwise the pages the walk touched, as large as the heap, on top of our arrays).
         c.program->core().file().ReleaseResidentPages();
+        after_dominators = std::jthread([&out, &dominators_done, &c] {
+          dominators_done.WaitForNotification();
+          out.retention.walk = out.retention.tree.MakeWalk();
+          out.types = TypeTotals(c);
+        });
         if (ro.kind != analysis::TreeKind::kBfs) return;
         graph_ready.WaitForNotification();
         progress.Phase("assigning each object its path (dominators alongside)");
@@ -73,6 +118,7 @@ absl::StatusOr<Analysis> Analyze(const std::string& core_path, const std::string
       });
   if (!lc.ok()) return lc.status();
   out.core = std::move(*lc);
+  after_dominators.join();
   progress.Phase("building retention paths");
   out.tree = analysis::BuildReferenceTree(*out.core, *out.graph, out.retention, ro, std::move(bfs));
   return out;
@@ -194,31 +240,10 @@ void PrintSummary(const Analysis& an, const analysis::PathTree& tree, int top) {
     std::printf("%12s %10llu  %s\n", analysis::HumanBytes(n.retained_bytes).c_str(),
                 (unsigned long long)n.cum_count, PathText(tree, order[k]).c_str());
   }
-  // Aggregate by (type, slot size) first: names are made once per key, not per object.
-  struct Agg {
-    uint32_t sample;
-    uint64_t bytes = 0, count = 0;
-  };
-  absl::flat_hash_map<uint64_t, Agg> by_key;
-  for (uint32_t o = 0; o < c.heap->num_objects(); o++) {
-    if (!g.reachable(o)) continue;
-    uint64_t size = c.heap->object_size(o);
-    auto [it, fresh] = by_key.try_emplace((uint64_t{c.typing->object_type(o)} << 40) | size, Agg{o});
-    it->second.bytes += size;
-    it->second.count++;
-  }
-  std::map<std::string, std::pair<uint64_t, uint64_t>> types;
-  for (const auto& [key, agg] : by_key) {
-    auto& t = types[c.typing->ObjectTypeName(agg.sample)];
-    t.first += agg.bytes;
-    t.second += agg.count;
-  }
-  std::vector<std::pair<uint64_t, std::string>> tv;
-  for (const auto& [name, v] : types) tv.push_back({v.first, name});
-  std::stable_sort(tv.begin(), tv.end(), [](const auto& x, const auto& y) { return x.first > y.first; });
   std::printf("\nTop types by reachable bytes\n%12s  %s\n", "BYTES", "TYPE");
-  for (size_t k = 0; k < tv.size() && int(k) < top; k++) {
-    std::printf("%12s  %s\n", analysis::HumanBytes(tv[k].first).c_str(), tv[k].second.c_str());
+  for (size_t k = 0; k < an.types.size() && int(k) < top; k++) {
+    std::printf("%12s  %s\n", analysis::HumanBytes(an.types[k].bytes).c_str(),
+                an.types[k].name.c_str());
   }
 }
 

@@ -1,5 +1,7 @@
 #include "gocore/graph.h"
 
+#include <algorithm>
+#include <atomic>
 #include <thread>
 
 namespace goretain::gocore {
@@ -10,44 +12,76 @@ absl::StatusOr<std::unique_ptr<ObjectGraph>> ObjectGraph::Build(const HeapIndex&
   const size_t n = heap.num_objects();
   if (n >= (uint64_t{1} << 32) - 1) return absl::ResourceExhaustedError("more than 2^32 objects");
   // Edges of every object, in id order (one pass over the heap; after a GC almost every object is
-  // reachable, so recording the few unreachable ones costs less than a second pass).
-  // Two halves of the id range on two threads, then joined.
+  // reachable, so recording the few unreachable ones costs less than a second pass). The id range
+  // is cut into chunks that two threads take in turn, each appending to its own buffer (pointer
+  // density varies along the heap: fixed halves left one thread idle for half the scan); the
+  // chunks are then joined in id order.
   g->row_.resize(n + 1);
-  const uint32_t mid = static_cast<uint32_t>(n / 2);
-  std::vector<Edge> upper;
-  // Per half: the (few) edges that point inside their target, by index in that half.
-  std::vector<uint64_t> lower_inside, upper_inside;
-  auto scan = [&heap, &g](uint32_t from, uint32_t to, std::vector<Edge>* out,
-                          std::vector<uint64_t>* inside) {
-    out->reserve((to - from) + (to - from) / 2);
-    for (uint32_t id = from; id < to; id++) {
-      g->row_[id] = static_cast<uint32_t>(out->size());
-      heap.VisitPointers(id, [&](uint64_t off, uint64_t v) {
-        uint64_t interior = 0;
-        if (auto t = heap.FindObject(v, &interior)) {
-          if (interior != 0) inside->push_back(out->size());
-          out->push_back({*t, static_cast<uint32_t>(off)});
-        }
-      });
+  struct Scanner {
+    std::vector<Edge> edges;
+    std::vector<uint32_t> inside;  // indices in `edges` of pointers past their target's start
+  };
+  struct Chunk {
+    uint32_t scanner;
+    size_t edges_begin, edges_end, inside_begin, inside_end;
+  };
+  constexpr uint32_t kMinChunk = 16384, kChunks = 256;
+  const uint32_t chunk_size =
+      std::max<uint32_t>(kMinChunk, static_cast<uint32_t>((n + kChunks - 1) / kChunks));
+  const uint32_t num_chunks = static_cast<uint32_t>((n + chunk_size - 1) / chunk_size);
+  auto chunk_end = [n, chunk_size](uint32_t c) {
+    return static_cast<uint32_t>(std::min<uint64_t>(n, (uint64_t{c} + 1) * chunk_size));
+  };
+  std::vector<Chunk> chunks(num_chunks);
+  Scanner scanners[2];
+  std::atomic<uint32_t> next_chunk{0};
+  auto scan = [&](uint32_t which) {
+    Scanner& sc = scanners[which];
+    sc.edges.reserve(n - n / 4);  // about 1.5 edges per object, half of them each
+    for (uint32_t c; (c = next_chunk.fetch_add(1, std::memory_order_relaxed)) < num_chunks;) {
+      Chunk& ch = chunks[c];
+      ch.scanner = which;
+      ch.edges_begin = sc.edges.size();
+      ch.inside_begin = sc.inside.size();
+      for (uint32_t id = c * chunk_size; id < chunk_end(c); id++) {
+        g->row_[id] = static_cast<uint32_t>(sc.edges.size() - ch.edges_begin);  // in the chunk
+        heap.VisitPointers(id, [&](uint64_t off, uint64_t v) {
+          uint64_t interior = 0;
+          if (auto t = heap.FindObject(v, &interior)) {
+            if (interior != 0) sc.inside.push_back(static_cast<uint32_t>(sc.edges.size()));
+            sc.edges.push_back({*t, static_cast<uint32_t>(off)});
+          }
+        });
+      }
+      ch.edges_end = sc.edges.size();
+      ch.inside_end = sc.inside.size();
     }
   };
-  std::thread second(scan, mid, static_cast<uint32_t>(n), &upper, &upper_inside);
-  scan(0, mid, &g->edges_, &lower_inside);
-  second.join();
-  const uint64_t lower = g->edges_.size();
-  if (lower + upper.size() >= (uint64_t{1} << 32) - 1) {
-    return absl::ResourceExhaustedError("more than 2^32 edges");
+  {
+    std::thread second(scan, 1);
+    scan(0);
+    second.join();
   }
-  for (uint32_t id = mid; id < n; id++) g->row_[id] += static_cast<uint32_t>(lower);
-  g->edges_.insert(g->edges_.end(), upper.begin(), upper.end());
-  std::vector<Edge>().swap(upper);
-  g->row_[n] = static_cast<uint32_t>(g->edges_.size());
-  g->edges_.shrink_to_fit();
-  g->inside_.assign((g->edges_.size() + 63) / 64, 0);
-  for (uint64_t e : lower_inside) g->inside_[e >> 6] |= uint64_t{1} << (e & 63);
-  for (uint64_t e : upper_inside) {
-    e += lower;
-    g->inside_[e >> 6] |= uint64_t{1} << (e & 63);
+  const uint64_t total = scanners[0].edges.size() + scanners[1].edges.size();
+  if (total >= (uint64_t{1} << 32) - 1) return absl::ResourceExhaustedError("more than 2^32 edges");
+  g->edges_.reserve(total);
+  g->inside_.assign((total + 63) / 64, 0);
+  for (uint32_t c = 0; c < num_chunks; c++) {
+    const Chunk& ch = chunks[c];
+    const Scanner& sc = scanners[ch.scanner];
+    const uint32_t base = static_cast<uint32_t>(g->edges_.size());
+    for (uint32_t id = c * chunk_size; id < chunk_end(c); id++) g->row_[id] += base;
+    g->edges_.insert(g->edges_.end(), sc.edges.begin() + ch.edges_begin,
+                     sc.edges.begin() + ch.edges_end);
+    for (size_t k = ch.inside_begin; k < ch.inside_end; k++) {
+      const uint64_t e = base + (sc.inside[k] - ch.edges_begin);
+      g->inside_[e >> 6] |= uint64_t{1} << (e & 63);
+    }
+  }
+  g->row_[n] = static_cast<uint32_t>(total);
+  for (Scanner& sc : scanners) {
+    std::vector<Edge>().swap(sc.edges);
+    std::vector<uint32_t>().swap(sc.inside);
   }
 
   // Root edges, then the mark from them over the edge arrays.

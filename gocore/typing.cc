@@ -113,6 +113,21 @@ class Typing::Engine {
       }
     }
     while (!queue.empty()) {
+      // Objects further down the queue: ask for their row offsets, then their edges and type
+      // words, then their targets' type words, some objects before each is needed (the loop is
+      // bound by these random reads).
+      constexpr size_t kRowAhead = 32, kEdgeAhead = 16, kTargetAhead = 8, kTargetsPrefetched = 8;
+      if (queue.size() > kRowAhead) graph_.PrefetchRow(queue[kRowAhead]);
+      if (queue.size() > kEdgeAhead) {
+        graph_.PrefetchEdges(queue[kEdgeAhead]);
+        __builtin_prefetch(&t_.type_[queue[kEdgeAhead]]);
+      }
+      if (queue.size() > kTargetAhead) {
+        const auto next = graph_.OutEdges(queue[kTargetAhead]);
+        for (size_t k = 0; k < next.size() && k < kTargetsPrefetched; k++) {
+          __builtin_prefetch(&t_.type_[next[k].target]);
+        }
+      }
       uint32_t id = queue.front();
       queue.pop_front();
       const uint32_t word = t_.type_[id];
