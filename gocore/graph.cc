@@ -84,15 +84,16 @@ absl::StatusOr<std::unique_ptr<ObjectGraph>> ObjectGraph::Build(const HeapIndex&
     std::vector<uint32_t>().swap(sc.inside);
   }
 
-  // Root edges, then the mark from them over the edge arrays.
+  // Root edges, then the mark from them over the edge arrays: breadth-first, so that the queue
+  // says which objects come next and their rows, edges and mark words can be asked for ahead.
   g->mark_.assign((n + 63) / 64, 0);
-  std::vector<uint32_t> stack;
+  std::vector<uint32_t> queue;
   auto mark = [&](uint32_t id) {
     uint64_t& w = g->mark_[id >> 6];
     uint64_t bit = uint64_t{1} << (id & 63);
     if (w & bit) return;
     w |= bit;
-    stack.push_back(id);
+    queue.push_back(id);
   };
   g->root_row_.reserve(roots.size() + 1);
   g->root_row_.push_back(0);
@@ -105,11 +106,19 @@ absl::StatusOr<std::unique_ptr<ObjectGraph>> ObjectGraph::Build(const HeapIndex&
     }
     g->root_row_.push_back(static_cast<uint32_t>(g->root_edges_.size()));
   }
-  while (!stack.empty()) {
-    uint32_t id = stack.back();
-    stack.pop_back();
-    for (const Edge& e : g->OutEdges(id)) mark(e.target);
+  for (size_t i = 0; i < queue.size(); i++) {
+    constexpr size_t kRowAhead = 16, kEdgeAhead = 8, kTargetAhead = 4, kTargetsPrefetched = 8;
+    if (i + kRowAhead < queue.size()) g->PrefetchRow(queue[i + kRowAhead]);
+    if (i + kEdgeAhead < queue.size()) g->PrefetchEdges(queue[i + kEdgeAhead]);
+    if (i + kTargetAhead < queue.size()) {
+      const auto next = g->OutEdges(queue[i + kTargetAhead]);
+      for (size_t k = 0; k < next.size() && k < kTargetsPrefetched; k++) {
+        __builtin_prefetch(&g->mark_[next[k].target >> 6]);
+      }
+    }
+    for (const Edge& e : g->OutEdges(queue[i])) mark(e.target);
   }
+  std::vector<uint32_t>().swap(queue);
   for (uint32_t id = 0; id < n; id++) {
     uint64_t size = heap.object_size(id);
     if (g->reachable(id)) {
