@@ -105,13 +105,20 @@ TEST(DominatorTreeTest, RetainedSumsDominatedSubtrees) {
   EXPECT_EQ(r[0], 1110u);
 }
 
+// A graph of 2..41 nodes with up to 3 edges per node on average, loops and self-edges included.
+Graph RandomGraph(std::mt19937& rng) {
+  const uint32_t n = 2 + rng() % 40;
+  Graph g(n);
+  const uint32_t edges = rng() % (3 * n);
+  for (uint32_t e = 0; e < edges; e++) g[rng() % n].push_back(rng() % n);
+  return g;
+}
+
 TEST(DominatorTreeTest, MatchesNaiveAlgorithmOnRandomGraphs) {
   std::mt19937 rng(12345);  // fixed seed: deterministic
   for (int trial = 0; trial < 200; trial++) {
-    uint32_t n = 2 + rng() % 40;
-    Graph g(n);
-    uint32_t edges = rng() % (3 * n);
-    for (uint32_t e = 0; e < edges; e++) g[rng() % n].push_back(rng() % n);
+    Graph g = RandomGraph(rng);
+    const uint32_t n = static_cast<uint32_t>(g.size());
     DominatorTree t = Dom(g);
     std::vector<uint32_t> want = NaiveIdoms(g, 0);
     for (uint32_t v = 0; v < n; v++) {
@@ -123,10 +130,8 @@ TEST(DominatorTreeTest, MatchesNaiveAlgorithmOnRandomGraphs) {
 TEST(DominatorTreeTest, NumbersAndRetainedMatchNaiveDominatorsOnRandomGraphs) {
   std::mt19937 rng(777);  // fixed seed: deterministic
   for (int trial = 0; trial < 200; trial++) {
-    uint32_t n = 2 + rng() % 40;
-    Graph g(n);
-    uint32_t edges = rng() % (3 * n);
-    for (uint32_t e = 0; e < edges; e++) g[rng() % n].push_back(rng() % n);
+    Graph g = RandomGraph(rng);
+    const uint32_t n = static_cast<uint32_t>(g.size());
     std::vector<uint64_t> weight(n);
     for (auto& w : weight) w = 1 + rng() % 1000;
     DominatorTree t = Dom(g);
