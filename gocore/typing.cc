@@ -164,7 +164,7 @@ class Typing::Engine {
       const uint64_t base = Base(word);
       const TypeInfo& info = t_.types_[ti];
       const Layout* L = info.die && info.size ? &LayoutOfType(ti) : nullptr;
-      bool repeated = !info.single && info.size > 0 && heap_.object_size(id) - base >= 2 * info.size;
+      const bool repeated = HoldsSeveralValues(info, heap_.object_size(id), base);
       size_t first = graph_.first_edge(id);
       for (size_t k = 0; k < edges.size(); k++) {
         uint32_t label = 0;
@@ -211,7 +211,7 @@ class Typing::Engine {
       }
       t_.typed_bytes += size;
       const TypeInfo& info = t_.types_[ti];
-      if (!info.single && info.size > 0 && size - Base(t_.type_[id]) >= 2 * info.size) {
+      if (HoldsSeveralValues(info, size, Base(t_.type_[id]))) {
         t_.type_[id] |= kSeveral;
       }
     }
@@ -223,6 +223,11 @@ class Typing::Engine {
                             kTypeMask = Typing::kTypeMask;
   // Where an object's first value starts, from its type word.
   uint64_t Base(uint32_t type_word) const { return (type_word & kAfterHeader) ? header_size_ : 0; }
+  // An object of `object_size` bytes whose values of type `info` start at `base` holds several
+  // of them (a slice's backing array) rather than one.
+  static bool HoldsSeveralValues(const TypeInfo& info, uint64_t object_size, uint64_t base) {
+    return !info.single && info.size > 0 && object_size - base >= 2 * info.size;
+  }
 
   uint32_t Label(const std::string& s) {
     auto [it, fresh] = label_ids_.try_emplace(s, static_cast<uint32_t>(t_.labels_.size()));
