@@ -37,7 +37,7 @@ class Typing {
                                                        const std::vector<Root>& roots,
                                                        const ObjectGraph& graph);
 
-  // Type index of an object (0: untyped) and where its first value starts (8 after a header).
+  // Type index of an object (0: untyped).
   uint32_t object_type(uint32_t id) const { return type_[id] & kTypeMask; }
   const TypeInfo& type(uint32_t t) const { return types_[t]; }
   // Display name of an object: "T", "[]T" when it holds several values, "unk<size>" if untyped.
