@@ -1,6 +1,7 @@
 #include "analysis/reference_tree.h"
 
 #include <cstring>
+#include <span>
 #include <tuple>
 
 #include "absl/container/flat_hash_map.h"
@@ -301,6 +302,37 @@ PathTree BuildReferenceTree(const gocore::LoadedCore& core, const HeapGraph& hg,
     // several roots share (dominated by the super-root only) go under one "(shared)" root.
     const std::vector<uint32_t>& pre = retention.tree.preorder();
     const std::vector<uint32_t>& idom_num = retention.tree.idom_numbers();
+    // An object's frame label is that of the first edge from its dominator to it ("" if the
+    // dominator reaches it only through others). A dominator with few edges is searched per
+    // object; one with many (a map's bucket array, a large slice: up to millions of edges, each
+    // target often dominated by it) would make that quadratic, so its edges are read once here
+    // and each label parked in node_of of the object it labels, which the loop below reads and
+    // then overwrites with the object's path.
+    constexpr size_t kSearchedEdges = 16;
+    auto park_labels = [&](uint32_t source_node, std::span<const gocore::Edge> edges,
+                           size_t first, bool from_root) {
+      for (size_t k = 0; k < edges.size(); k++) {
+        const uint32_t t = edges[k].target;
+        const uint32_t xt = retention.tree.number(hg.ObjectNode(t));
+        if (xt == DominatorTree::kUnreachable || pre[idom_num[xt]] != source_node) continue;
+        if (node_of[t] != kNone) continue;  // an earlier edge to the same object
+        node_of[t] = from_root ? typing.root_edge_label_id(first + k)
+                               : typing.edge_label_id(first + k);
+      }
+    };
+    for (uint32_t r = 0; r < roots.size(); r++) {
+      auto edges = graph.RootEdges(r);
+      if (edges.size() > kSearchedEdges) {
+        park_labels(hg.RootNode(r), edges, graph.first_root_edge(r), /*from_root=*/true);
+      }
+    }
+    for (uint32_t o = 0; o < n; o++) {
+      auto edges = graph.OutEdges(o);
+      if (edges.size() > kSearchedEdges && graph.reachable(o)) {
+        park_labels(hg.ObjectNode(o), edges, graph.first_edge(o), /*from_root=*/false);
+      }
+    }
+    auto parked_label = [&](uint32_t o) { return node_of[o] == kNone ? 0 : node_of[o]; };
     for (uint32_t x = 0; x < pre.size(); x++) {
       const uint32_t v = pre[x];
       if (!hg.IsObjectNode(v)) continue;
@@ -319,7 +351,8 @@ PathTree BuildReferenceTree(const gocore::LoadedCore& core, const HeapGraph& hg,
         uint32_t dobj = hg.ObjectOf(d);
         parent = node_of[dobj];
         auto edges = graph.OutEdges(dobj);
-        for (size_t k = 0; k < edges.size(); k++) {
+        if (edges.size() > kSearchedEdges) label = parked_label(o);
+        for (size_t k = 0; k < edges.size() && edges.size() <= kSearchedEdges; k++) {
           if (edges[k].target == o) {
             label = typing.edge_label_id(graph.first_edge(dobj) + k);
             break;
@@ -329,7 +362,8 @@ PathTree BuildReferenceTree(const gocore::LoadedCore& core, const HeapGraph& hg,
         uint32_t r = d - 1;
         parent = root_node[r];
         auto edges = graph.RootEdges(r);
-        for (size_t k = 0; k < edges.size(); k++) {
+        if (edges.size() > kSearchedEdges) label = parked_label(o);
+        for (size_t k = 0; k < edges.size() && edges.size() <= kSearchedEdges; k++) {
           if (edges[k].target == o) {
             label = typing.root_edge_label_id(graph.first_root_edge(r) + k);
             break;
