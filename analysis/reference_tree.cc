@@ -260,6 +260,10 @@ PathAssignment AssignBfsPaths(const gocore::LoadedCore& core, const HeapGraph& h
       auto edges = graph.OutEdges(o);
       size_t first = graph.first_edge(o);
       for (size_t k = 0; k < edges.size(); k++) {
+        if (k + kTargetsPrefetched < edges.size()) {  // objects with many pointers
+          __builtin_prefetch(&node_of[edges[k + kTargetsPrefetched].target]);
+          typing.PrefetchObject(edges[k + kTargetsPrefetched].target);
+        }
         uint32_t t = edges[k].target;
         if (node_of[t] != kNone) continue;
         node_of[t] = st.Child(node_of[o], typing.edge_label_id(first + k), t);

@@ -116,7 +116,13 @@ absl::StatusOr<std::unique_ptr<ObjectGraph>> ObjectGraph::Build(const HeapIndex&
         __builtin_prefetch(&g->mark_[next[k].target >> 6]);
       }
     }
-    for (const Edge& e : g->OutEdges(queue[i])) mark(e.target);
+    const auto edges = g->OutEdges(queue[i]);
+    for (size_t k = 0; k < edges.size(); k++) {
+      if (k + kTargetsPrefetched < edges.size()) {  // objects with many pointers
+        __builtin_prefetch(&g->mark_[edges[k + kTargetsPrefetched].target >> 6]);
+      }
+      mark(edges[k].target);
+    }
   }
   std::vector<uint32_t>().swap(queue);
   for (uint32_t id = 0; id < n; id++) {

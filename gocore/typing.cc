@@ -141,6 +141,11 @@ class Typing::Engine {
       const auto edges = graph_.OutEdges(id);
       const size_t first = graph_.first_edge(id);
       for (size_t k = 0; k < edges.size(); k++) {
+        // Objects with many pointers (slices' arrays, map groups): ask for the type words of the
+        // targets some edges ahead (the first kTargetsPrefetched were asked for above).
+        if (k + kTargetsPrefetched < edges.size()) {
+          __builtin_prefetch(&t_.type_[edges[k + kTargetsPrefetched].target]);
+        }
         const Edge& e = edges[k];
         if (e.offset < base) continue;
         uint64_t rel = e.offset - base;
@@ -509,7 +514,9 @@ class Typing::Engine {
     }
     uint64_t word_addr = AddressOf(value) + s.offset;
     uint64_t v = mem_.ReadU64(word_addr).value_or(0);
-    uint64_t obj = heap_.object_addr(target);
+    // The target's address: where the graph saw the pointer at the target's first byte, the
+    // pointer itself (word_addr is the edge's word), which spares the index's random reads.
+    uint64_t obj = at_start && v != 0 ? v : heap_.object_addr(target);
     uint32_t ti = 0;
     DieOffset value_type = 0;  // type of the value v points at
     switch (s.kind) {
