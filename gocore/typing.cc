@@ -89,8 +89,12 @@ class Typing::Engine {
     } else {
       direct_kind_ = static_cast<uint8_t>(d_.Constant("internal/abi.KindDirectIface").value_or(32));
     }
-    // 1. What the heap records.
+    // 1. What the heap records. A record with no DWARF type (a runtime-internal or reflect-made
+    //    type: a name without a layout, e.g. a Swiss map's directory, recorded as `*maps.table`)
+    //    is kept for last: a type propagated from a root gives the object a layout, so what it
+    //    points to is typed too. Until then such an object's word holds only kAfterHeader.
     std::deque<uint32_t> queue;
+    std::vector<std::pair<uint32_t, uint32_t>> name_only;  // (object, type) applied after 2.
     for (uint32_t id = 0; id < n; id++) {
       if (!graph_.reachable(id)) continue;
       uint32_t rt = heap_.object_type(id);
@@ -98,7 +102,13 @@ class Typing::Engine {
       uint32_t ti = FromRuntimeType(rtypes_.Get(rt).addr);
       if (ti == 0) continue;
       const HeapSpan& s = heap_.spans()[heap_.SpanOfObject(id)];
-      t_.type_[id] = ti | (s.layout == PointerLayout::kHeader ? kAfterHeader : 0);
+      const uint32_t header = s.layout == PointerLayout::kHeader ? kAfterHeader : 0;
+      if (t_.types_[ti].die == 0) {
+        t_.type_[id] = header;
+        name_only.emplace_back(id, ti);
+        continue;
+      }
+      t_.type_[id] = ti | header;
       queue.push_back(id);
     }
     // 2. Roots, in order, then propagation through typed objects.
@@ -154,6 +164,9 @@ class Typing::Engine {
           Apply(*s, Value{id, e.offset - rel}, e, !graph_.PointsInside(first + k), &queue);
         }
       }
+    }
+    for (const auto& [id, ti] : name_only) {
+      if ((t_.type_[id] & kTypeMask) == 0) t_.type_[id] |= ti;
     }
     // 3. Labels from the final types. A slot's own label is already interned; in objects that
     //    hold several values the label is "[i].slot" with i bucketed (0..9, 10+), so those are
@@ -504,11 +517,13 @@ class Typing::Engine {
   void Apply(const Slot& s, const Value& value, const Edge& e, bool at_start,
              std::deque<uint32_t>* queue) {
     uint32_t target = e.target;
-    if (t_.type_[target] != 0) return;
+    // Untyped, or a heap record without a layout (its word holds at most kAfterHeader).
+    const uint32_t header = t_.type_[target];
+    if ((header & kTypeMask) != 0) return;
     if (at_start && s.target_type != 0 &&
         (s.kind == SlotKind::kPtr || s.kind == SlotKind::kSlice || s.kind == SlotKind::kChanBuf)) {
       if (t_.types_[s.target_type].size == 0) return;
-      t_.type_[target] = s.target_type;
+      t_.type_[target] = s.target_type | header;
       queue->push_back(target);
       return;
     }
@@ -516,7 +531,7 @@ class Typing::Engine {
     uint64_t v = mem_.ReadU64(word_addr).value_or(0);
     // The target's address: where the graph saw the pointer at the target's first byte, the
     // pointer itself (word_addr is the edge's word), which spares the index's random reads.
-    uint64_t obj = at_start && v != 0 ? v : heap_.object_addr(target);
+    uint64_t obj = at_start && v != 0 ? v : heap_.object_addr(target) + Base(header);
     uint32_t ti = 0;
     DieOffset value_type = 0;  // type of the value v points at
     switch (s.kind) {
@@ -539,7 +554,7 @@ class Typing::Engine {
         uint64_t pc = mem_.ReadU64(v).value_or(0);
         if (auto f = ft_.FindFunc(pc)) ti = Closure(*f);
         if (ti == 0 || v != obj) return;
-        t_.type_[target] = ti;
+        t_.type_[target] = ti | header;
         queue->push_back(target);
         return;
       }
@@ -597,7 +612,7 @@ class Typing::Engine {
       ti = vt;
     }
     if (ti == 0) return;
-    t_.type_[target] = ti;
+    t_.type_[target] = ti | header;
     queue->push_back(target);
   }
 

@@ -90,7 +90,9 @@ class AnalyzeTest : public ::testing::TestWithParam<std::string> {};
 TEST_P(AnalyzeTest, PprofSvgAndFoldedShowThePlantedRoots) {
   const Variant& v = VariantByName(GetParam());
   TempDir tmp;
-  Child child({v.Binary("shapes")});
+  // 100,000 map entries: a Swiss map's directory (8 bytes per table) then outgrows 512 bytes and
+  // the heap records it only as `*maps.table`.
+  Child child({v.Binary("shapes"), "-map-entries", "100000"});
   auto fx = nlohmann::json::parse(child.ReadLine(std::chrono::seconds(120)));
   std::string err;
   std::string core = Gcore(child.pid(), tmp.path(), &err);
@@ -115,6 +117,23 @@ TEST_P(AnalyzeTest, PprofSvgAndFoldedShowThePlantedRoots) {
                 summary[list][i]["retained_bytes"].get<uint64_t>());
     }
   }
+
+  // The planted map's values sit right under the map, whatever the map's internals (classic
+  // buckets, or a Swiss map whose directory the heap records only as `*maps.table`): no
+  // untyped frame on any of its paths.
+  const std::vector<std::string> map_values = {"main.largeMap", "(map[string]*main.Session)",
+                                               "$mapval (main.Session)"};
+  bool found_map_values = false;
+  for (const auto& p : summary["paths"]) {
+    auto frames = p["frames"].get<std::vector<std::string>>();
+    if (frames.empty() || frames[0] != "main.largeMap") continue;
+    for (const auto& f : frames) EXPECT_FALSE(absl::StrContains(f, "(unk")) << f;
+    if (frames == map_values) {
+      found_map_values = true;
+      EXPECT_EQ(p["self_objects"].get<uint64_t>(), fx["map_entries"].get<uint64_t>());
+    }
+  }
+  EXPECT_TRUE(found_map_values) << "no path main.largeMap → map → $mapval (main.Session)";
 
   // go tool pprof -top lists each planted root with the size the runtime measured for it.
   auto cum = PprofTopCum(tmp.File("a.pb.gz"));
