@@ -163,10 +163,7 @@ struct PathAssignment::State {
     trie.empty_type_ = strings.Id("");
     name_single.assign(typing.num_types(), kNone);
     name_several.assign(typing.num_types(), kNone);
-    label_frames.resize(typing.num_labels());
-    for (uint32_t l = 0; l < typing.num_labels(); l++) {
-      label_frames[l] = {EdgeFrameKind(typing.label(l)), strings.Id(typing.label(l))};
-    }
+    label_frames.assign(typing.label_id_limit(), {FrameKind::kPointer, kNone});
     node_of.assign(core.heap->num_objects(), kNone);
     root_node.assign(roots.size(), kNone);
     for (uint32_t r : hg.root_order()) {
@@ -190,8 +187,12 @@ struct PathAssignment::State {
     return slot;
   }
   uint32_t Child(uint32_t parent, uint32_t label_id, uint32_t target) {
-    const auto& [kind, name] = label_frames[label_id];
-    return trie.Child(parent, kind, name, TypeName(target));
+    auto& frame = label_frames[label_id];
+    if (frame.second == kNone) {
+      const std::string label = core.typing->label(label_id);
+      frame = {EdgeFrameKind(label), strings.Id(label)};
+    }
+    return trie.Child(parent, frame.first, frame.second, TypeName(target));
   }
 
   const gocore::LoadedCore& core;
@@ -200,7 +201,8 @@ struct PathAssignment::State {
   Strings strings;
   std::vector<uint32_t> name_single, name_several;
   absl::flat_hash_map<uint64_t, uint32_t> untyped_names;
-  std::vector<std::pair<FrameKind, uint32_t>> label_frames;  // per edge label: kind, name id
+  // Per edge label id: kind and name id (kNone until first used).
+  std::vector<std::pair<FrameKind, uint32_t>> label_frames;
   std::vector<uint32_t> node_of;                             // trie node of each reachable object
   std::vector<uint32_t> root_node;
   bool bfs_done = false;
@@ -247,7 +249,7 @@ PathAssignment AssignBfsPaths(const gocore::LoadedCore& core, const HeapGraph& h
       if (i + kRowAhead < queue.size()) graph.PrefetchRow(queue[i + kRowAhead]);
       if (i + kEdgeAhead < queue.size()) {
         graph.PrefetchEdges(queue[i + kEdgeAhead]);
-        typing.PrefetchEdgeLabels(graph.first_edge(queue[i + kEdgeAhead]));
+        typing.PrefetchObject(queue[i + kEdgeAhead]);
       }
       if (i + kTargetAhead < queue.size()) {
         auto next = graph.OutEdges(queue[i + kTargetAhead]);
@@ -258,7 +260,6 @@ PathAssignment AssignBfsPaths(const gocore::LoadedCore& core, const HeapGraph& h
       }
       uint32_t o = queue[i];
       auto edges = graph.OutEdges(o);
-      size_t first = graph.first_edge(o);
       for (size_t k = 0; k < edges.size(); k++) {
         if (k + kTargetsPrefetched < edges.size()) {  // objects with many pointers
           __builtin_prefetch(&node_of[edges[k + kTargetsPrefetched].target]);
@@ -266,7 +267,7 @@ PathAssignment AssignBfsPaths(const gocore::LoadedCore& core, const HeapGraph& h
         }
         uint32_t t = edges[k].target;
         if (node_of[t] != kNone) continue;
-        node_of[t] = st.Child(node_of[o], typing.edge_label_id(first + k), t);
+        node_of[t] = st.Child(node_of[o], typing.EdgeLabelId(o, edges[k].offset), t);
         queue.push_back(t);
       }
     }
@@ -313,27 +314,31 @@ PathTree BuildReferenceTree(const gocore::LoadedCore& core, const HeapGraph& hg,
     // and each label parked in node_of of the object it labels, which the loop below reads and
     // then overwrites with the object's path.
     constexpr size_t kSearchedEdges = 16;
-    auto park_labels = [&](uint32_t source_node, std::span<const gocore::Edge> edges,
-                           size_t first, bool from_root) {
+    // The label of edge k of a root or object node.
+    auto edge_label = [&](uint32_t node, size_t k) {
+      if (hg.IsObjectNode(node)) {
+        const uint32_t o = hg.ObjectOf(node);
+        return typing.EdgeLabelId(o, graph.OutEdges(o)[k].offset);
+      }
+      return typing.root_edge_label_id(graph.first_root_edge(node - 1) + k);
+    };
+    auto park_labels = [&](uint32_t source_node, std::span<const gocore::Edge> edges) {
       for (size_t k = 0; k < edges.size(); k++) {
         const uint32_t t = edges[k].target;
         const uint32_t xt = retention.tree.number(hg.ObjectNode(t));
         if (xt == DominatorTree::kUnreachable || pre[idom_num[xt]] != source_node) continue;
         if (node_of[t] != kNone) continue;  // an earlier edge to the same object
-        node_of[t] = from_root ? typing.root_edge_label_id(first + k)
-                               : typing.edge_label_id(first + k);
+        node_of[t] = edge_label(source_node, k);
       }
     };
     for (uint32_t r = 0; r < roots.size(); r++) {
       auto edges = graph.RootEdges(r);
-      if (edges.size() > kSearchedEdges) {
-        park_labels(hg.RootNode(r), edges, graph.first_root_edge(r), /*from_root=*/true);
-      }
+      if (edges.size() > kSearchedEdges) park_labels(hg.RootNode(r), edges);
     }
     for (uint32_t o = 0; o < n; o++) {
       auto edges = graph.OutEdges(o);
       if (edges.size() > kSearchedEdges && graph.reachable(o)) {
-        park_labels(hg.ObjectNode(o), edges, graph.first_edge(o), /*from_root=*/false);
+        park_labels(hg.ObjectNode(o), edges);
       }
     }
     auto parked_label = [&](uint32_t o) { return node_of[o] == kNone ? 0 : node_of[o]; };
@@ -351,26 +356,17 @@ PathTree BuildReferenceTree(const gocore::LoadedCore& core, const HeapGraph& hg,
         }
         parent = shared;
         shared_retained += retention.retained_by_number[x];
-      } else if (hg.IsObjectNode(d)) {
-        uint32_t dobj = hg.ObjectOf(d);
-        parent = node_of[dobj];
-        auto edges = graph.OutEdges(dobj);
-        if (edges.size() > kSearchedEdges) label = parked_label(o);
-        for (size_t k = 0; k < edges.size() && edges.size() <= kSearchedEdges; k++) {
-          if (edges[k].target == o) {
-            label = typing.edge_label_id(graph.first_edge(dobj) + k);
-            break;
-          }
-        }
       } else {
-        uint32_t r = d - 1;
-        parent = root_node[r];
-        auto edges = graph.RootEdges(r);
-        if (edges.size() > kSearchedEdges) label = parked_label(o);
-        for (size_t k = 0; k < edges.size() && edges.size() <= kSearchedEdges; k++) {
-          if (edges[k].target == o) {
-            label = typing.root_edge_label_id(graph.first_root_edge(r) + k);
-            break;
+        parent = hg.IsObjectNode(d) ? node_of[hg.ObjectOf(d)] : root_node[d - 1];
+        auto edges = hg.IsObjectNode(d) ? graph.OutEdges(hg.ObjectOf(d)) : graph.RootEdges(d - 1);
+        if (edges.size() > kSearchedEdges) {
+          label = parked_label(o);
+        } else {
+          for (size_t k = 0; k < edges.size(); k++) {
+            if (edges[k].target == o) {
+              label = edge_label(d, k);
+              break;
+            }
           }
         }
       }

@@ -168,43 +168,20 @@ class Typing::Engine {
     for (const auto& [id, ti] : name_only) {
       if ((t_.type_[id] & kTypeMask) == 0) t_.type_[id] |= ti;
     }
-    // 3. Labels from the final types. A slot's own label is already interned; in objects that
-    //    hold several values the label is "[i].slot" with i bucketed (0..9, 10+), so those are
-    //    interned once per (bucket, slot label) rather than made as strings per edge.
-    t_.edge_label_.assign(graph_.num_edges(), 0);
-    const uint32_t empty_label = Label("");
-    absl::flat_hash_map<uint64_t, uint32_t> repeated_labels;
-    for (uint32_t id = 0; id < n; id++) {
-      auto edges = graph_.OutEdges(id);
-      if (edges.empty()) continue;
-      const uint32_t word = t_.type_[id];
-      const uint32_t ti = word & kTypeMask;
-      const uint64_t base = Base(word);
+    // 3. Labels: each type's slots and their labels, kept for EdgeLabelId (edges are labelled
+    //    when a tree asks, not all of them here); root edges, few, labelled now.
+    t_.header_size_ = header_size_;
+    t_.label_layouts_.resize(t_.types_.size());
+    for (uint32_t ti = 1; ti < t_.types_.size(); ti++) {
       const TypeInfo& info = t_.types_[ti];
-      const Layout* L = info.die && info.size ? &LayoutOfType(ti) : nullptr;
-      const bool repeated = HoldsSeveralValues(info, heap_.object_size(id), base);
-      size_t first = graph_.first_edge(id);
-      for (size_t k = 0; k < edges.size(); k++) {
-        uint32_t label = 0;
-        if (L != nullptr && edges[k].offset >= base) {
-          uint64_t rel = edges[k].offset - base;
-          const Slot* s = Find(*L, info.single ? rel : rel % info.size);
-          if (repeated && !L->map_internal) {
-            const uint64_t bucket = std::min<uint64_t>(rel / info.size, 10);
-            const uint32_t slot_label = s ? s->label : empty_label;
-            auto [it, fresh] = repeated_labels.try_emplace((bucket << 32) | slot_label, 0);
-            if (fresh) {
-              const std::string& inner = t_.labels_[slot_label];
-              it->second = Label(inner.empty() ? BucketIndex(bucket)
-                                               : BucketIndex(bucket) + "." + inner);
-            }
-            label = it->second;
-          } else {
-            label = s ? s->label : empty_label;
-          }
-        }
-        t_.edge_label_[first + k] = label;
-      }
+      if (info.die == 0 || info.size == 0) continue;
+      const Layout& L = LayoutOfType(ti);
+      Typing::LabelLayout& out = t_.label_layouts_[ti];
+      out.size = info.size;
+      out.single = info.single;
+      out.map_internal = L.map_internal;
+      out.slots.reserve(L.slots.size());
+      for (const Slot& slot : L.slots) out.slots.emplace_back(slot.offset, slot.label);
     }
     t_.root_edge_label_.clear();
     for (uint32_t r = 0; r < roots_.size(); r++) {
@@ -652,6 +629,14 @@ absl::StatusOr<std::unique_ptr<Typing>> Typing::Infer(const Program& program, co
   Engine e(t.get(), program, heap, rtypes, ft, roots, graph);
   RETURN_IF_ERROR(e.Run());
   return t;
+}
+
+std::string Typing::label(uint32_t id) const {
+  const std::string& inner = labels_[id / kLabelVariants];
+  const uint32_t variant = id % kLabelVariants;
+  if (variant == 0) return inner;
+  const std::string index = BucketIndex(variant - 1);
+  return inner.empty() ? index : index + "." + inner;
 }
 
 std::string Typing::ObjectTypeName(uint32_t id) const {

@@ -3,6 +3,7 @@
 #ifndef GORETAIN_GOCORE_TYPING_H_
 #define GORETAIN_GOCORE_TYPING_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -45,19 +46,30 @@ class Typing {
   // True when the object holds several values of its type (a slice backing array).
   bool HoldsSeveral(uint32_t id) const { return (type_[id] & kSeveral) != 0; }
   size_t num_types() const { return types_.size(); }
-  size_t num_labels() const { return labels_.size(); }
-
-  // Edge labels, parallel to the graph's edge arrays.
-  const std::string& edge_label(size_t edge_index) const { return labels_[edge_label_[edge_index]]; }
-  const std::string& root_edge_label(size_t root_edge_index) const {
-    return labels_[root_edge_label_[root_edge_index]];
+  // Edge labels: a field path ("history", "a.b"), "[i]" or "[i].field" in objects that hold
+  // several values (i bucketed: 0..9, 10+), "$mapkey", "$mapval", "$chanbuf", or "" (no type, or
+  // no slot there). Computed from the source object's type when asked for (only the edges a
+  // tree keeps need one), as ids below label_id_limit(); label(id) spells one out.
+  uint32_t EdgeLabelId(uint32_t id, uint32_t offset) const {
+    const uint32_t word = type_[id];
+    const uint32_t ti = word & kTypeMask;
+    const LabelLayout& L = label_layouts_[ti];
+    const uint64_t base = (word & kAfterHeader) ? header_size_ : 0;
+    if (L.size == 0 || offset < base) return 0;
+    const uint64_t rel = offset - base;
+    const uint32_t slot_label = L.Find(L.single ? rel : rel % L.size);
+    if ((word & kSeveral) && !L.map_internal) {
+      return slot_label * kLabelVariants + 1 + static_cast<uint32_t>(std::min<uint64_t>(rel / L.size, 10));
+    }
+    return slot_label * kLabelVariants;
   }
-  uint32_t edge_label_id(size_t edge_index) const { return edge_label_[edge_index]; }
-  // Cache hints for traversals that know which objects and edges they read next.
+  uint32_t root_edge_label_id(size_t root_edge_index) const {
+    return root_edge_label_[root_edge_index] * kLabelVariants;
+  }
+  uint32_t label_id_limit() const { return static_cast<uint32_t>(labels_.size()) * kLabelVariants; }
+  std::string label(uint32_t id) const;
+  // Cache hint for traversals that know which objects they read next.
   void PrefetchObject(uint32_t id) const { __builtin_prefetch(&type_[id]); }
-  void PrefetchEdgeLabels(size_t edge_index) const { __builtin_prefetch(&edge_label_[edge_index]); }
-  uint32_t root_edge_label_id(size_t i) const { return root_edge_label_[i]; }
-  const std::string& label(uint32_t id) const { return labels_[id]; }
 
   uint64_t typed_bytes = 0, untyped_bytes = 0;  // over reachable objects
 
@@ -73,8 +85,23 @@ class Typing {
                             kTypeMask = kSeveral - 1;
   std::vector<uint32_t> type_;
   const HeapIndex* heap_ = nullptr;
-  std::vector<std::string> labels_;
-  std::vector<uint32_t> edge_label_;
+  // Label ids: slot label × kLabelVariants + variant (0: the slot's own label; 1 + i: "[i]"
+  // before it, i = 0..10 where 10 stands for 10+).
+  static constexpr uint32_t kLabelVariants = 12;
+  // Per type: where its pointer slots are and their labels, for EdgeLabelId.
+  struct LabelLayout {
+    uint64_t size = 0;  // bytes of one value; 0: no layout (every label "")
+    bool single = false, map_internal = false;
+    std::vector<std::pair<uint32_t, uint32_t>> slots;  // (offset, slot label), by offset
+    uint32_t Find(uint64_t offset) const {
+      auto it = std::lower_bound(slots.begin(), slots.end(), offset,
+                                 [](const auto& s, uint64_t o) { return s.first < o; });
+      return it != slots.end() && it->first == offset ? it->second : 0;
+    }
+  };
+  std::vector<LabelLayout> label_layouts_;
+  uint64_t header_size_ = 8;
+  std::vector<std::string> labels_;  // slot labels; labels_[0] is ""
   std::vector<uint32_t> root_edge_label_;
 };
 
