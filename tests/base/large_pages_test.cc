@@ -63,5 +63,40 @@ TEST(LargePagesTest, LargeAllocationIsOnHugePagesSmallOneIsNot) {
   EXPECT_EQ(AnonHugePagesAt(small.get() + kSmall / 2), 0);
 }
 
+// An allocation the compiler cannot leave out: n bytes from operator new[], written.
+char* Allocated(size_t n) {
+  char* p = new char[n];
+  std::memset(p, 1, n);
+  asm volatile("" : : "r"(p) : "memory");
+  return p;
+}
+
+// A freed large block is kept and given to the next allocation of about its size (its pages
+// are already there); one that no kept block fits frees kept blocks first.
+TEST(LargePagesTest, FreedLargeBlockServesTheNextAllocationOfItsSize) {
+  ReleaseFreedLargeBlocks();
+  constexpr size_t kLarge = size_t{64} << 20;
+  char* a = Allocated(kLarge);
+  const uintptr_t a_addr = reinterpret_cast<uintptr_t>(a);
+  delete[] a;
+  EXPECT_GE(FreedLargeBlockBytes(), kLarge);
+  char* b = Allocated(kLarge - 4096);  // a little smaller: still fits
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(b), a_addr);
+  EXPECT_EQ(FreedLargeBlockBytes(), 0u);
+  delete[] b;
+
+  // Half the size: too small a request for the kept block (it would waste half of it), so the
+  // block is freed before the new one is allocated.
+  char* c = Allocated(kLarge / 2);
+  EXPECT_EQ(FreedLargeBlockBytes(), 0u);
+  delete[] c;
+  EXPECT_GE(FreedLargeBlockBytes(), kLarge / 2);
+  // Small allocations and frees leave kept blocks alone.
+  delete[] Allocated(4096);
+  EXPECT_GE(FreedLargeBlockBytes(), kLarge / 2);
+  ReleaseFreedLargeBlocks();
+  EXPECT_EQ(FreedLargeBlockBytes(), 0u);
+}
+
 }  // namespace
 }  // namespace goretain
