@@ -26,7 +26,15 @@ class DominatorTree {
   }
   // Same, with any callable succ(node, emit) — inlined, for large graphs.
   template <typename Succ>
-  static DominatorTree ComputeWith(uint32_t num_nodes, uint32_t root, const Succ& succ);
+  static DominatorTree ComputeWith(uint32_t num_nodes, uint32_t root, const Succ& succ) {
+    return ComputeWith(num_nodes, root, succ, [](uint32_t, int) {});
+  }
+  // Same, with a cache hint: prefetch(node, 0) asks for what succ(node) reads first, and
+  // prefetch(node, 1), called later for the same node, for what that points to. The DFS calls it
+  // for the nodes it is about to visit.
+  template <typename Succ, typename Prefetch>
+  static DominatorTree ComputeWith(uint32_t num_nodes, uint32_t root, const Succ& succ,
+                                   const Prefetch& prefetch);
 
   // Immediate dominator of v (the root's is itself; kUnreachable if v is not reachable).
   uint32_t idom(uint32_t v) const {
@@ -69,8 +77,9 @@ class DominatorTree {
   std::vector<uint32_t> idom_num_;  // number -> its idom's number
 };
 
-template <typename Succ>
-DominatorTree DominatorTree::ComputeWith(uint32_t n, uint32_t root, const Succ& succ) {
+template <typename Succ, typename Prefetch>
+DominatorTree DominatorTree::ComputeWith(uint32_t n, uint32_t root, const Succ& succ,
+                                         const Prefetch& prefetch) {
   constexpr uint32_t kNone = kUnreachable;
   DominatorTree t;
   // 1. Iterative DFS: preorder numbers, DFS-tree parents (in number space).
@@ -86,6 +95,11 @@ DominatorTree DominatorTree::ComputeWith(uint32_t n, uint32_t root, const Succ& 
     std::vector<uint32_t> tmp;
     stack.push_back({root, kNone});
     while (!stack.empty()) {
+      // The nodes near the top of the stack are visited next (right away if the ones above them
+      // are leaves, as most heap objects are): ask for their successor lists ahead.
+      constexpr size_t kFirstAhead = 3, kSecondAhead = 1;
+      if (stack.size() > kFirstAhead) prefetch(stack[stack.size() - 1 - kFirstAhead].first, 0);
+      if (stack.size() > kSecondAhead) prefetch(stack[stack.size() - 1 - kSecondAhead].first, 1);
       auto [v, p] = stack.back();
       stack.pop_back();
       if (num[v] != kNone) continue;

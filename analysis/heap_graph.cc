@@ -34,7 +34,15 @@ SuccessorFn HeapGraph::Successors() const {
 HeapGraph::Retention HeapGraph::ComputeRetention() const {
   Retention r;
   r.tree = DominatorTree::ComputeWith(
-      num_nodes(), 0, [this](uint32_t node, auto&& emit) { ForEachSuccessor(node, emit); });
+      num_nodes(), 0, [this](uint32_t node, auto&& emit) { ForEachSuccessor(node, emit); },
+      [this](uint32_t node, int stage) {
+        if (!IsObjectNode(node)) return;
+        if (stage == 0) {
+          graph_.PrefetchRow(ObjectOf(node));
+        } else {
+          graph_.PrefetchEdges(ObjectOf(node));
+        }
+      });
   r.retained_by_number = r.tree.RetainedByNumber([this](uint32_t node) -> uint64_t {
     if (!IsObjectNode(node)) return 0;
     const uint32_t o = ObjectOf(node);

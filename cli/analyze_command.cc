@@ -87,8 +87,8 @@ absl::StatusOr<Analysis> Analyze(const std::string& core_path, const std::string
   ro.kind = a.tree == "dominator" ? analysis::TreeKind::kDominator : analysis::TreeKind::kBfs;
   ro.max_depth = a.max_depth;
   // Dominators need only the graph: they are computed on a second thread while types are
-  // inferred. Once both are done, that thread's successor prepares the dominator-tree walk and
-  // the per-type totals while the main thread assigns each object its path.
+  // inferred and then paths assigned (and per-type totals summed) on the main thread. Once the
+  // dominators are done, that thread's successor prepares the dominator-tree walk.
   absl::Notification graph_ready, dominators_done;
   analysis::PathAssignment bfs;
   std::jthread after_dominators;
@@ -106,15 +106,17 @@ absl::StatusOr<Analysis> Analyze(const std::string& core_path, const std::string
         // Nothing after types reads the core's memory: give its pages back (peak RSS is
         // otherwise the pages the walk touched, as large as the heap, on top of our arrays).
         c.program->core().file().ReleaseResidentPages();
-        after_dominators = std::jthread([&out, &dominators_done, &c] {
+        after_dominators = std::jthread([&out, &dominators_done] {
           dominators_done.WaitForNotification();
           out.retention.walk = out.retention.tree.MakeWalk();
-          out.types = TypeTotals(c);
         });
-        if (ro.kind != analysis::TreeKind::kBfs) return;
-        graph_ready.WaitForNotification();
-        progress.Phase("assigning each object its path (dominators alongside)");
-        bfs = analysis::AssignBfsPaths(c, *out.graph, ro.max_depth);
+        if (ro.kind == analysis::TreeKind::kBfs) {
+          graph_ready.WaitForNotification();
+          progress.Phase("assigning each object its path (dominators alongside)");
+          bfs = analysis::AssignBfsPaths(c, *out.graph, ro.max_depth);
+          progress.Note("paths assigned");
+        }
+        out.types = TypeTotals(c);
       });
   if (!lc.ok()) return lc.status();
   out.core = std::move(*lc);

@@ -88,6 +88,7 @@ absl::StatusOr<std::unique_ptr<ObjectGraph>> ObjectGraph::Build(const HeapIndex&
   // says which objects come next and their rows, edges and mark words can be asked for ahead.
   g->mark_.assign((n + 63) / 64, 0);
   std::vector<uint32_t> queue;
+  queue.reserve(n);  // at most every object; grown by doubling, it would be copied ~log n times
   auto mark = [&](uint32_t id) {
     uint64_t& w = g->mark_[id >> 6];
     uint64_t bit = uint64_t{1} << (id & 63);
