@@ -314,13 +314,11 @@ PathTree BuildReferenceTree(const gocore::LoadedCore& core, const HeapGraph& hg,
     // and each label parked in node_of of the object it labels, which the loop below reads and
     // then overwrites with the object's path.
     constexpr size_t kSearchedEdges = 16;
-    // The label of edge k of a root or object node.
-    auto edge_label = [&](uint32_t node, size_t k) {
-      if (hg.IsObjectNode(node)) {
-        const uint32_t o = hg.ObjectOf(node);
-        return typing.EdgeLabelId(o, graph.OutEdges(o)[k].offset);
-      }
-      return typing.root_edge_label_id(graph.first_root_edge(node - 1) + k);
+    // The label of edge k (in `edges`, the node's own edges) of a root or object node.
+    auto edge_label = [&](uint32_t node, std::span<const gocore::Edge> edges, size_t k) {
+      return hg.IsObjectNode(node)
+                 ? typing.EdgeLabelId(hg.ObjectOf(node), edges[k].offset)
+                 : typing.root_edge_label_id(graph.first_root_edge(node - 1) + k);
     };
     auto park_labels = [&](uint32_t source_node, std::span<const gocore::Edge> edges) {
       for (size_t k = 0; k < edges.size(); k++) {
@@ -328,7 +326,7 @@ PathTree BuildReferenceTree(const gocore::LoadedCore& core, const HeapGraph& hg,
         const uint32_t xt = retention.tree.number(hg.ObjectNode(t));
         if (xt == DominatorTree::kUnreachable || pre[idom_num[xt]] != source_node) continue;
         if (node_of[t] != kNone) continue;  // an earlier edge to the same object
-        node_of[t] = edge_label(source_node, k);
+        node_of[t] = edge_label(source_node, edges, k);
       }
     };
     for (uint32_t r = 0; r < roots.size(); r++) {
@@ -364,7 +362,7 @@ PathTree BuildReferenceTree(const gocore::LoadedCore& core, const HeapGraph& hg,
         } else {
           for (size_t k = 0; k < edges.size(); k++) {
             if (edges[k].target == o) {
-              label = edge_label(d, k);
+              label = edge_label(d, edges, k);
               break;
             }
           }
