@@ -29,8 +29,10 @@ uint64_t ReadField(const uint8_t* rec, const DwarfInfo::FieldRef& f) {
 
 absl::StatusOr<std::unique_ptr<HeapIndex>> HeapIndex::Build(const Program& program,
                                                             TypeTable* types,
-                                                            DamageCounters* damage) {
-  std::unique_ptr<HeapIndex> h(new HeapIndex(program, *types));
+                                                            DamageCounters* damage,
+                                                            bool per_object) {
+  std::unique_ptr<HeapIndex> h(new HeapIndex(program, types));
+  h->per_object_ = per_object;
   RETURN_IF_ERROR(h->Load(types, damage));
   return h;
 }
@@ -194,10 +196,16 @@ absl::Status HeapIndex::Load(TypeTable* types, DamageCounters* damage) {
   if (count >= (uint64_t{1} << 32) - 1) {
     return absl::ResourceExhaustedError("more than 2^32 heap objects");
   }
-  span_.resize(count);
-  slot_.resize(count);
-  type_.assign(count, 0);
-  for (uint32_t si = 0; si < spans_.size(); si++) {
+  num_objects_ = count;
+  if (!per_object_) {
+    for (const HeapSpan& s : spans_) total_bytes_ += s.elemsize * s.num_objects;
+  }
+  if (per_object_) {
+    span_.resize(count);
+    slot_.resize(count);
+    type_.assign(count, 0);
+  }
+  for (uint32_t si = 0; per_object_ && si < spans_.size(); si++) {
     const HeapSpan& s = spans_[si];
     uint32_t id = s.first_object;
     for (uint32_t n = 0; n < s.nelems; n++) {
@@ -248,6 +256,20 @@ absl::Status HeapIndex::Load(TypeTable* types, DamageCounters* damage) {
     }
   }
   return absl::OkStatus();
+}
+
+uint32_t HeapIndex::RecordedType(const HeapSpan& s, uint64_t addr,
+                                 DamageCounters* damage) const {
+  if (s.layout == PointerLayout::kLargeType) return s.large_type;
+  if (s.layout != PointerLayout::kHeader) return 0;
+  auto tp = program_.mem().ReadU64(addr);
+  if (!tp || *tp == 0) return 0;
+  auto ti = types_mut_->Intern(*tp);
+  if (!ti.ok()) {
+    (*damage)["bad_type_pointer"]++;
+    return 0;
+  }
+  return *ti;
 }
 
 }  // namespace goretain::gocore

@@ -60,11 +60,18 @@ class HeapIndex {
   // Reads mheap_.allspans. Unusable input (no mheap_, unreadable span list) is an error; damage
   // local to a span (implausible fields, unreadable alloc bits) is counted in `damage` and the
   // span skipped.
+  //
+  // With `per_object` false, the index keeps only spans, allocation bits and page tables (about
+  // 1.1 bits per slot): object ids, FindObjectRef and VisitPointersAt work, the per-object
+  // accessors (object_addr, object_size, object_type, SpanOfObject, VisitPointers) do not, and
+  // types recorded in allocation headers are read when asked for (RecordedType).
   static absl::StatusOr<std::unique_ptr<HeapIndex>> Build(const Program& program,
                                                           TypeTable* types,
-                                                          DamageCounters* damage);
+                                                          DamageCounters* damage,
+                                                          bool per_object = true);
 
-  size_t num_objects() const { return span_.size(); }
+  size_t num_objects() const { return num_objects_; }
+  bool has_per_object_arrays() const { return per_object_; }
   uint64_t object_addr(uint32_t id) const {
     const HeapSpan& s = spans_[span_[id]];
     return s.base + uint64_t{slot_[id]} * s.elemsize;
@@ -79,17 +86,7 @@ class HeapIndex {
   // The object containing addr (interior pointers resolve to their object), if any. O(1).
   // With `interior`, also how far into the object addr points (0: at its first byte).
   std::optional<uint32_t> FindObject(uint64_t addr, uint64_t* interior = nullptr) const {
-    uint64_t page = addr / layout_.page_size;
-    uint64_t arena = page / pages_per_arena_;
-    const uint32_t* pages;
-    if (arena - arena_min_ < arenas_.size()) {
-      pages = arenas_[arena - arena_min_].get();
-    } else {
-      auto it = far_arenas_.find(arena);
-      pages = it == far_arenas_.end() ? nullptr : it->second.get();
-    }
-    if (pages == nullptr) return std::nullopt;
-    uint32_t si = pages[page % pages_per_arena_];
+    const uint32_t si = SpanAt(addr);
     if (si == 0) return std::nullopt;
     const HeapSpan& s = spans_[si - 1];
     uint64_t off = addr - s.base;
@@ -103,6 +100,83 @@ class HeapIndex {
     return s.first_object + alloc_rank_[w] + static_cast<uint32_t>(__builtin_popcountll(word & (bit - 1)));
   }
 
+  // FindObject's answer with where the object is: its span (index in spans()) and address.
+  struct ObjectRef {
+    uint32_t id;
+    uint32_t span;
+    uint64_t addr;
+  };
+  std::optional<ObjectRef> FindObjectRef(uint64_t addr, uint64_t* interior) const {
+    return FindObjectRefInSpan(SpanAt(addr), addr, interior);
+  }
+  // Same, given what PrefetchSpanRecord(addr) returned.
+  std::optional<ObjectRef> FindObjectRefInSpan(uint32_t si, uint64_t addr,
+                                               uint64_t* interior) const {
+    if (si == 0) return std::nullopt;
+    const HeapSpan& s = spans_[si - 1];
+    uint64_t off = addr - s.base;
+    uint64_t slot = s.nelems == 1 ? 0 : (off * s.div_mul) >> 32;
+    if (slot >= s.nelems || off >= s.elemsize * s.nelems) return std::nullopt;
+    uint32_t w = s.bits_offset + static_cast<uint32_t>(slot >> 6);
+    uint64_t word = alloc_words_[w];
+    uint64_t bit = uint64_t{1} << (slot & 63);
+    if ((word & bit) == 0) return std::nullopt;
+    *interior = off - slot * s.elemsize;
+    return ObjectRef{
+        s.first_object + alloc_rank_[w] + static_cast<uint32_t>(__builtin_popcountll(word & (bit - 1))),
+        si - 1, s.base + slot * s.elemsize};
+  }
+  // Cache hints for a traversal that knows which objects it scans next: the page table entry of
+  // addr first, then (once that is in cache) its span record and the object's first bytes.
+  void PrefetchPageEntry(uint64_t addr) const {
+    uint64_t page = addr / layout_.page_size;
+    uint64_t arena = page / pages_per_arena_;
+    if (arena - arena_min_ < arenas_.size() && arenas_[arena - arena_min_]) {
+      __builtin_prefetch(&arenas_[arena - arena_min_][page % pages_per_arena_]);
+    }
+  }
+  void PrefetchObject(uint64_t addr) const {
+    const uint32_t si = SpanAt(addr);
+    if (si == 0) return;
+    const HeapSpan& s = spans_[si - 1];
+    __builtin_prefetch(&s);
+    if (const uint8_t* p = program_.mem().Ptr(addr, 8)) __builtin_prefetch(p);
+    if (s.layout == PointerLayout::kSpanBits) {
+      if (const uint8_t* b = program_.mem().Ptr(s.heap_bits_addr + (addr - s.base) / 64, 1)) {
+        __builtin_prefetch(b);
+      }
+    }
+  }
+  // For FindObjectRef of a pointer whose page table entry was asked for: the span record, then
+  // (with the returned span index + 1) the allocation bits and their rank.
+  uint32_t PrefetchSpanRecord(uint64_t addr) const {
+    const uint32_t si = SpanAt(addr);
+    if (si != 0) __builtin_prefetch(&spans_[si - 1]);
+    return si;
+  }
+  void PrefetchAllocBits(uint32_t span_plus_1, uint64_t addr) const {
+    const HeapSpan& s = spans_[span_plus_1 - 1];
+    const uint64_t off = addr - s.base;
+    const uint64_t slot = s.nelems == 1 ? 0 : (off * s.div_mul) >> 32;
+    if (slot >= s.nelems) return;
+    const uint32_t w = s.bits_offset + static_cast<uint32_t>(slot >> 6);
+    __builtin_prefetch(&alloc_words_[w]);
+    __builtin_prefetch(&alloc_rank_[w]);
+  }
+  // The in-use span holding addr's page, if any.
+  const HeapSpan* SpanOf(uint64_t addr) const {
+    const uint32_t si = SpanAt(addr);
+    return si == 0 ? nullptr : &spans_[si - 1];
+  }
+  // The type the heap records for the object at `addr` of span `s` (its allocation header or the
+  // span's largeType), as a TypeTable index; 0 if none. Without per-object arrays it is read from
+  // the core and interned in the TypeTable given to Build (not thread-safe then); damaged headers
+  // are counted in `damage`.
+  uint32_t RecordedType(const HeapSpan& s, uint64_t addr, DamageCounters* damage) const;
+  uint32_t RecordedType(const ObjectRef& o, DamageCounters* damage) const {
+    return per_object_ ? type_[o.id] : RecordedType(spans_[o.span], o.addr, damage);
+  }
+
   // Calls fn(offset, value) for every pointer word of the object whose value is non-zero; offset
   // is from the object's address (the slot start, header included).
   void ForEachPointer(uint32_t id, const std::function<void(uint64_t, uint64_t)>& fn) const {
@@ -110,7 +184,17 @@ class HeapIndex {
   }
   // Same, inlined for hot loops (marking, graph building).
   template <typename Fn>
-  void VisitPointers(uint32_t id, Fn&& fn) const;
+  void VisitPointers(uint32_t id, Fn&& fn) const {
+    const HeapSpan& s = spans_[span_[id]];
+    VisitPointersAt(s, s.base + uint64_t{slot_[id]} * s.elemsize, type_[id], fn);
+  }
+  // Same for the object at `a` in span `s` whose recorded type is `recorded_type`
+  // (RecordedType; only read for header and large-type spans). In objects larger than
+  // `chunk_bytes`, calls chunk() after each such stretch scanned (to give pages back).
+  static constexpr uint64_t kNoChunks = ~uint64_t{0};
+  template <typename Fn, typename Chunk = void (*)()>
+  void VisitPointersAt(const HeapSpan& s, uint64_t a, uint32_t recorded_type, Fn&& fn,
+                       uint64_t chunk_bytes = kNoChunks, Chunk&& chunk = [] {}) const;
 
   uint64_t total_bytes() const { return total_bytes_; }
   // Bytes this index holds (object arrays, allocation bits and ranks, spans, page tables).
@@ -123,11 +207,25 @@ class HeapIndex {
   }
 
  private:
-  HeapIndex(const Program& p, const TypeTable& t) : program_(p), types_(t) {}
+  HeapIndex(const Program& p, TypeTable* t) : program_(p), types_(*t), types_mut_(t) {}
   absl::Status Load(TypeTable* types, DamageCounters* damage);
+  // Index + 1 of the in-use span holding addr's page; 0 if none.
+  __attribute__((always_inline)) uint32_t SpanAt(uint64_t addr) const {
+    uint64_t page = addr / layout_.page_size;
+    uint64_t arena = page / pages_per_arena_;
+    const uint32_t* pages;
+    if (arena - arena_min_ < arenas_.size()) {
+      pages = arenas_[arena - arena_min_].get();
+    } else {
+      auto it = far_arenas_.find(arena);
+      pages = it == far_arenas_.end() ? nullptr : it->second.get();
+    }
+    return pages == nullptr ? 0 : pages[page % pages_per_arena_];
+  }
 
   const Program& program_;
   const TypeTable& types_;
+  TypeTable* types_mut_;  // for RecordedType without per-object arrays
   HeapLayoutInfo layout_;
   std::vector<HeapSpan> spans_;       // sorted by base
   std::vector<uint32_t> span_;        // per object: its span
@@ -142,13 +240,14 @@ class HeapIndex {
   absl::flat_hash_map<uint64_t, std::unique_ptr<uint32_t[]>> far_arenas_;
   uint64_t pages_per_arena_ = 8192;
   uint64_t total_bytes_ = 0;
+  size_t num_objects_ = 0;
+  bool per_object_ = true;
 };
 
-template <typename Fn>
-void HeapIndex::VisitPointers(uint32_t id, Fn&& fn) const {
-  const HeapSpan& s = spans_[span_[id]];
+template <typename Fn, typename Chunk>
+void HeapIndex::VisitPointersAt(const HeapSpan& s, uint64_t a, uint32_t recorded_type, Fn&& fn,
+                                uint64_t chunk_bytes, Chunk&& chunk) const {
   const AddressSpace& mem = program_.mem();
-  const uint64_t a = s.base + uint64_t{slot_[id]} * s.elemsize;
   // The object's bytes, when contiguous in one mapping (almost always).
   const uint8_t* data = mem.Ptr(a, s.elemsize);
   auto word = [&](uint64_t off) -> uint64_t {
@@ -185,13 +284,18 @@ void HeapIndex::VisitPointers(uint32_t id, Fn&& fn) const {
     }
     case PointerLayout::kHeader:
     case PointerLayout::kLargeType: {
-      const uint32_t ti = type_[id];
+      const uint32_t ti = recorded_type;
       if (ti == 0) return;
       const RuntimeType& t = types_.Get(ti);
       if (t.ptr_bytes == 0 || t.size == 0) return;
       const uint64_t start = s.layout == PointerLayout::kHeader ? layout_.malloc_header_size : 0;
       const uint64_t pwords = t.ptr_bytes / 8;
+      uint64_t chunk_start = start;
       for (uint64_t e = start; e + 8 <= s.elemsize; e += t.size) {
+        if (e - chunk_start >= chunk_bytes) {
+          chunk();
+          chunk_start = e;
+        }
         for (uint64_t w = 0; w < pwords && e + w * 8 + 8 <= s.elemsize; w++) {
           if (t.IsPointerWord(w)) {
             if (uint64_t v = word(e + w * 8)) fn(e + w * 8, v);

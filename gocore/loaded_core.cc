@@ -53,4 +53,28 @@ absl::StatusOr<std::unique_ptr<LoadedCore>> LoadCore(
   return c;
 }
 
+absl::StatusOr<std::unique_ptr<LoadedCore>> LoadCoreSpansOnly(
+    const std::string& core_path, const OpenOptions& opts,
+    const std::function<void(const std::string&)>& progress) {
+  auto phase = [&](const char* name) {
+    if (progress) progress(name);
+    return std::chrono::steady_clock::now();
+  };
+  auto c = std::make_unique<LoadedCore>();
+  auto t = phase("opening core, executable and DWARF");
+  ASSIGN_OR_RETURN(c->program, Program::Open(core_path, opts));
+  ASSIGN_OR_RETURN(c->rtypes, TypeTable::Create(*c->program));
+  ASSIGN_OR_RETURN(c->funcs, FuncTable::Load(*c->program));
+  ASSIGN_OR_RETURN(c->counters, ReadRuntimeCounters(*c->program));
+  c->open_s = Since(t);
+  t = phase("indexing heap spans");
+  ASSIGN_OR_RETURN(c->heap, HeapIndex::Build(*c->program, c->rtypes.get(), &c->damage,
+                                             /*per_object=*/false));
+  c->index_s = Since(t);
+  t = phase("collecting roots and unwinding goroutines");
+  ASSIGN_OR_RETURN(c->roots, CollectRoots(*c->program, *c->funcs, *c->heap, &c->damage));
+  c->roots_s = Since(t);
+  return c;
+}
+
 }  // namespace goretain::gocore

@@ -44,6 +44,13 @@ absl::StatusOr<std::unique_ptr<LoadedCore>> LoadCore(
     const std::function<void(const LoadedCore&)>& beside_typing = nullptr,
     const std::function<void(const LoadedCore&)>& after_typing = nullptr);
 
+// For a traversal that never builds the graph (`analyze --low-memory`): the program, a heap
+// index without per-object arrays (HeapIndex::Build with per_object false) and the roots; `graph`
+// and `typing` stay null.
+absl::StatusOr<std::unique_ptr<LoadedCore>> LoadCoreSpansOnly(
+    const std::string& core_path, const OpenOptions& opts,
+    const std::function<void(const std::string&)>& progress = nullptr);
+
 }  // namespace goretain::gocore
 
 #endif  // GORETAIN_GOCORE_LOADED_CORE_H_

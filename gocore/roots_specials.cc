@@ -64,12 +64,14 @@ void CollectSpecialRoots(const Program& p, const FuncTable& ft, const HeapIndex&
           // The finalized object is not kept alive by its finalizer, but everything it points
           // to is.
           uint64_t obj = s.base + off / s.elemsize * s.elemsize;
-          if (auto id = heap.FindObject(obj)) {
-            Root r{RootKind::kFinalizer, fname + ".obj", heap.object_addr(*id),
-                   heap.object_size(*id), 0};
-            heap.ForEachPointer(*id, [&](uint64_t o, uint64_t v) {
-              r.pointers.emplace_back(static_cast<uint32_t>(o), v);
-            });
+          uint64_t interior = 0;
+          if (auto ref = heap.FindObjectRef(obj, &interior)) {
+            const HeapSpan& os = heap.spans()[ref->span];
+            Root r{RootKind::kFinalizer, fname + ".obj", ref->addr, os.elemsize, 0};
+            heap.VisitPointersAt(os, ref->addr, heap.RecordedType(*ref, damage),
+                                 [&](uint64_t o, uint64_t v) {
+                                   r.pointers.emplace_back(static_cast<uint32_t>(o), v);
+                                 });
             if (!r.pointers.empty()) out->push_back(std::move(r));
           }
         } else if (kind == kWeak && weak_handle != 0) {

@@ -3,6 +3,7 @@
 #define GORETAIN_GOCORE_RTYPE_H_
 
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -37,7 +38,8 @@ struct RuntimeType {
   }
 };
 
-// Reads and caches runtime types by address. Index 0 is "no type". Not thread-safe.
+// Reads and caches runtime types by address. Index 0 is "no type". Not thread-safe; references
+// returned by Get stay valid for the table's lifetime.
 class TypeTable {
  public:
   // Reads the layout of internal/abi.Type and friends from DWARF.
@@ -56,7 +58,9 @@ class TypeTable {
   std::string ReadName(int32_t name_off, uint8_t tflag) const;
 
   const Program& program_;
-  std::vector<RuntimeType> types_;
+  // A deque: references from Get stay valid while types are added (a scan may hold one while
+  // what it finds adds types).
+  std::deque<RuntimeType> types_;
   absl::flat_hash_map<uint64_t, uint32_t> by_addr_;
   // Layout, from DWARF.
   uint64_t off_size_ = 0, off_ptrbytes_ = 8, off_tflag_ = 20, off_kind_ = 23, off_gcdata_ = 32,

@@ -61,16 +61,17 @@ std::string Inner(const std::string& name) {
 
 class Typing::Engine {
  public:
+  // `roots` and `graph` may be null for a StreamingTyper (Run needs them, Start does not).
   Engine(Typing* out, const Program& p, const HeapIndex& heap, const TypeTable& rtypes,
-         const FuncTable& ft, const std::vector<Root>& roots, const ObjectGraph& graph)
+         const FuncTable& ft, const std::vector<Root>* roots, const ObjectGraph* graph)
       : t_(*out), p_(p), d_(p.dwarf()), mem_(p.mem()), heap_(heap), rtypes_(rtypes), ft_(ft),
         roots_(roots), graph_(graph) {}
 
-  absl::Status Run() {
-    const size_t n = heap_.num_objects();
+  // What every use needs: type 0 (untyped), label 0 (""), and the runtime's layout facts.
+  void Start() {
     t_.heap_ = &heap_;
-    t_.type_.assign(n, 0);
     header_size_ = heap_.layout().malloc_header_size;
+    t_.header_size_ = header_size_;
     t_.types_.push_back({});  // 0: untyped
     t_.labels_.push_back("");
     Label("");
@@ -89,6 +90,14 @@ class Typing::Engine {
     } else {
       direct_kind_ = static_cast<uint8_t>(d_.Constant("internal/abi.KindDirectIface").value_or(32));
     }
+  }
+
+  absl::Status Run() {
+    const ObjectGraph& graph = *graph_;
+    const std::vector<Root>& roots = *roots_;
+    const size_t n = heap_.num_objects();
+    Start();
+    t_.type_.assign(n, 0);
     // 1. What the heap records. A record with no DWARF type (a runtime-internal or reflect-made
     //    type: a name without a layout, e.g. a Swiss map's directory, recorded as `*maps.table`)
     //    is kept for last: a type propagated from a root gives the object a layout, so what it
@@ -96,7 +105,7 @@ class Typing::Engine {
     std::deque<uint32_t> queue;
     std::vector<std::pair<uint32_t, uint32_t>> name_only;  // (object, type) applied after 2.
     for (uint32_t id = 0; id < n; id++) {
-      if (!graph_.reachable(id)) continue;
+      if (!graph.reachable(id)) continue;
       uint32_t rt = heap_.object_type(id);
       if (rt == 0) continue;
       uint32_t ti = FromRuntimeType(rtypes_.Get(rt).addr);
@@ -112,13 +121,13 @@ class Typing::Engine {
       queue.push_back(id);
     }
     // 2. Roots, in order, then propagation through typed objects.
-    for (uint32_t r = 0; r < roots_.size(); r++) {
-      if (roots_[r].type == 0) continue;
-      const Layout& L = LayoutOf(roots_[r].type);
-      auto edges = graph_.RootEdges(r);
+    for (uint32_t r = 0; r < roots.size(); r++) {
+      if (roots[r].type == 0) continue;
+      const Layout& L = LayoutOf(roots[r].type);
+      auto edges = graph.RootEdges(r);
       for (const Edge& e : edges) {
         if (const Slot* s = Find(L, e.offset)) {
-          Apply(*s, Value{kNoObject, roots_[r].addr}, e, /*at_start=*/false, &queue);
+          Apply(*s, Value{kNoObject, roots[r].addr}, e, /*at_start=*/false, &queue);
         }
       }
     }
@@ -127,13 +136,13 @@ class Typing::Engine {
       // words, then their targets' type words, some objects before each is needed (the loop is
       // bound by these random reads).
       constexpr size_t kRowAhead = 32, kEdgeAhead = 16, kTargetAhead = 8, kTargetsPrefetched = 8;
-      if (queue.size() > kRowAhead) graph_.PrefetchRow(queue[kRowAhead]);
+      if (queue.size() > kRowAhead) graph.PrefetchRow(queue[kRowAhead]);
       if (queue.size() > kEdgeAhead) {
-        graph_.PrefetchEdges(queue[kEdgeAhead]);
+        graph.PrefetchEdges(queue[kEdgeAhead]);
         __builtin_prefetch(&t_.type_[queue[kEdgeAhead]]);
       }
       if (queue.size() > kTargetAhead) {
-        const auto next = graph_.OutEdges(queue[kTargetAhead]);
+        const auto next = graph.OutEdges(queue[kTargetAhead]);
         for (size_t k = 0; k < next.size() && k < kTargetsPrefetched; k++) {
           __builtin_prefetch(&t_.type_[next[k].target]);
         }
@@ -148,8 +157,8 @@ class Typing::Engine {
       if (t_.types_[ti].die == 0 || size == 0) continue;
       const Layout& L = LayoutOfType(ti);
       const uint64_t base = Base(word);
-      const auto edges = graph_.OutEdges(id);
-      const size_t first = graph_.first_edge(id);
+      const auto edges = graph.OutEdges(id);
+      const size_t first = graph.first_edge(id);
       for (size_t k = 0; k < edges.size(); k++) {
         // Objects with many pointers (slices' arrays, map groups): ask for the type words of the
         // targets some edges ahead (the first kTargetsPrefetched were asked for above).
@@ -161,7 +170,7 @@ class Typing::Engine {
         uint64_t rel = e.offset - base;
         if (!single) rel %= size;
         if (const Slot* s = Find(L, rel)) {
-          Apply(*s, Value{id, e.offset - rel}, e, !graph_.PointsInside(first + k), &queue);
+          Apply(*s, Value{id, e.offset - rel}, e, !graph.PointsInside(first + k), &queue);
         }
       }
     }
@@ -170,23 +179,12 @@ class Typing::Engine {
     }
     // 3. Labels: each type's slots and their labels, kept for EdgeLabelId (edges are labelled
     //    when a tree asks, not all of them here); root edges, few, labelled now.
-    t_.header_size_ = header_size_;
     t_.label_layouts_.resize(t_.types_.size());
-    for (uint32_t ti = 1; ti < t_.types_.size(); ti++) {
-      const TypeInfo& info = t_.types_[ti];
-      if (info.die == 0 || info.size == 0) continue;
-      const Layout& L = LayoutOfType(ti);
-      Typing::LabelLayout& out = t_.label_layouts_[ti];
-      out.size = info.size;
-      out.single = info.single;
-      out.map_internal = L.map_internal;
-      out.slots.reserve(L.slots.size());
-      for (const Slot& slot : L.slots) out.slots.emplace_back(slot.offset, slot.label);
-    }
+    for (uint32_t ti = 1; ti < t_.types_.size(); ti++) FillLabelLayout(ti);
     t_.root_edge_label_.clear();
-    for (uint32_t r = 0; r < roots_.size(); r++) {
-      const Layout* L = roots_[r].type ? &LayoutOf(roots_[r].type) : nullptr;
-      for (const Edge& e : graph_.RootEdges(r)) {
+    for (uint32_t r = 0; r < roots.size(); r++) {
+      const Layout* L = roots[r].type ? &LayoutOf(roots[r].type) : nullptr;
+      for (const Edge& e : graph.RootEdges(r)) {
         const Slot* s = L ? Find(*L, e.offset) : nullptr;
         t_.root_edge_label_.push_back(s ? s->label : 0);
       }
@@ -197,7 +195,7 @@ class Typing::Engine {
       return absl::ResourceExhaustedError(absl::StrCat(t_.types_.size(), " types: more than 2^30"));
     }
     for (uint32_t id = 0; id < n; id++) {
-      if (!graph_.reachable(id)) continue;
+      if (!graph.reachable(id)) continue;
       const uint64_t size = heap_.object_size(id);
       const uint32_t ti = t_.type_[id] & kTypeMask;
       if (ti == 0) {
@@ -211,6 +209,74 @@ class Typing::Engine {
       }
     }
     return absl::OkStatus();
+  }
+
+  // For StreamingTyper: the slot of an object whose type word is `word` at byte `offset` of the
+  // object (null: untyped, no layout, or no pointer slot there).
+  const Slot* SlotAt(uint32_t word, uint64_t offset) {
+    const uint32_t ti = word & kTypeMask;
+    if (ti == 0) return nullptr;
+    const TypeInfo& info = t_.types_[ti];
+    if (info.die == 0 || info.size == 0) return nullptr;
+    const uint64_t base = Base(word);
+    if (offset < base) return nullptr;
+    uint64_t rel = offset - base;
+    if (!info.single) rel %= info.size;
+    return Find(LayoutOfType(ti), rel);
+  }
+  const Slot* RootSlot(const Root& root, uint64_t offset) {
+    return root.type == 0 ? nullptr : Find(LayoutOf(root.type), offset);
+  }
+  // The type word of an object (at `target_addr`, in `span`, with heap record `recorded`) found
+  // through `slot` (null: none) whose word is at `word_addr`: the heap record if it has a layout,
+  // else what the slot proves, else the record's name. The same order as Run's.
+  uint32_t TargetWord(const Slot* slot, uint64_t word_addr, bool at_start, uint64_t target_addr,
+                      const HeapSpan& span, uint32_t recorded) {
+    const uint32_t header = span.layout == PointerLayout::kHeader ? kAfterHeader : 0;
+    uint32_t ti = 0, name_only = 0;
+    if (recorded != 0) {
+      ti = FromRuntimeType(rtypes_.Get(recorded).addr);
+      if (ti != 0 && t_.types_[ti].die == 0) {
+        name_only = ti;
+        ti = 0;
+      }
+    }
+    if (ti == 0 && slot != nullptr) {
+      ti = InferTarget(*slot, at_start, [word_addr] { return word_addr; },
+                       [&] { return target_addr + Base(header); });
+    }
+    if (ti == 0) ti = name_only;
+    uint32_t word = ti | header;
+    if (ti != 0 && HoldsSeveralValues(t_.types_[ti], span.elemsize, Base(header))) word |= kSeveral;
+    return word;
+  }
+  // The edge label id of a slot of the object's type `word` (after t_.label_layouts_ has the
+  // type's layout).
+  uint32_t LabelIdOf(uint32_t word, uint64_t offset) {
+    const uint32_t ti = word & kTypeMask;
+    if (ti >= t_.label_layouts_.size()) t_.label_layouts_.resize(t_.types_.size());
+    if (ti != 0 && ti >= label_filled_.size()) label_filled_.resize(t_.types_.size(), false);
+    if (ti != 0 && !label_filled_[ti]) {
+      label_filled_[ti] = true;
+      FillLabelLayout(ti);
+    }
+    return t_.EdgeLabelIdOfWord(word, offset);
+  }
+  void CountBytes(uint32_t word, uint64_t size) {
+    ((word & kTypeMask) != 0 ? t_.typed_bytes : t_.untyped_bytes) += size;
+  }
+
+  // t_.label_layouts_[ti] from the type's slots (label_layouts_ must have room for ti).
+  void FillLabelLayout(uint32_t ti) {
+    const TypeInfo& info = t_.types_[ti];
+    if (info.die == 0 || info.size == 0) return;
+    const Layout& L = LayoutOfType(ti);
+    Typing::LabelLayout& out = t_.label_layouts_[ti];
+    out.size = info.size;
+    out.single = info.single;
+    out.map_internal = L.map_internal;
+    out.slots.reserve(L.slots.size());
+    for (const Slot& slot : L.slots) out.slots.emplace_back(slot.offset, slot.label);
   }
 
  private:
@@ -493,22 +559,40 @@ class Typing::Engine {
   // is already known needs no read of the pointer, nor of the target's address.
   void Apply(const Slot& s, const Value& value, const Edge& e, bool at_start,
              std::deque<uint32_t>* queue) {
-    uint32_t target = e.target;
+    const uint32_t target = e.target;
     // Untyped, or a heap record without a layout (its word holds at most kAfterHeader).
     const uint32_t header = t_.type_[target];
     if ((header & kTypeMask) != 0) return;
+    const uint32_t ti = InferTarget(
+        s, at_start, [&] { return AddressOf(value) + s.offset; },
+        [&] { return heap_.object_addr(target) + Base(header); });
+    if (ti == 0) return;
+    t_.type_[target] = ti | header;
+    queue->push_back(target);
+  }
+
+ public:
+  // The type slot `s` proves for the object it points to (0: none). `word_addr()` is the
+  // address of the slot's word, `target_value()` that of the target's first value (its address
+  // past any allocation header); both are asked for only when needed. `at_start` as for Apply.
+  template <typename WordAddr, typename TargetValue>
+  uint32_t InferTarget(const Slot& s, bool at_start, WordAddr&& word_addr_fn,
+                       TargetValue&& target_value) {
     if (at_start && s.target_type != 0 &&
         (s.kind == SlotKind::kPtr || s.kind == SlotKind::kSlice || s.kind == SlotKind::kChanBuf)) {
-      if (t_.types_[s.target_type].size == 0) return;
-      t_.type_[target] = s.target_type | header;
-      queue->push_back(target);
-      return;
+      return t_.types_[s.target_type].size == 0 ? 0 : s.target_type;
     }
-    uint64_t word_addr = AddressOf(value) + s.offset;
+    return InferAt(s, at_start, word_addr_fn(), target_value);
+  }
+
+ private:
+  template <typename TargetValue>
+  uint32_t InferAt(const Slot& s, bool at_start, const uint64_t word_addr,
+                   TargetValue& target_value) {
     uint64_t v = mem_.ReadU64(word_addr).value_or(0);
     // The target's address: where the graph saw the pointer at the target's first byte, the
     // pointer itself (word_addr is the edge's word), which spares the index's random reads.
-    uint64_t obj = at_start && v != 0 ? v : heap_.object_addr(target) + Base(header);
+    uint64_t obj = at_start && v != 0 ? v : target_value();
     uint32_t ti = 0;
     DieOffset value_type = 0;  // type of the value v points at
     switch (s.kind) {
@@ -518,7 +602,7 @@ class Typing::Engine {
         if (s.target_type != 0) {
           ti = s.target_type;
           const uint64_t size = t_.types_[ti].size;
-          if (size == 0 || v < obj || (v - obj) % size != 0) return;
+          if (size == 0 || v < obj || (v - obj) % size != 0) return 0;
         } else {
           value_type = s.target;
         }
@@ -530,10 +614,8 @@ class Typing::Engine {
       case SlotKind::kFunc: {
         uint64_t pc = mem_.ReadU64(v).value_or(0);
         if (auto f = ft_.FindFunc(pc)) ti = Closure(*f);
-        if (ti == 0 || v != obj) return;
-        t_.type_[target] = ti | header;
-        queue->push_back(target);
-        return;
+        if (ti == 0 || v != obj) return 0;
+        return ti;
       }
       case SlotKind::kMapDir: {
         // Swiss map: dirLen (the next word) == 0 means dirPtr is one group, else an array of
@@ -567,15 +649,14 @@ class Typing::Engine {
           // The data word is the value itself (a pointer-shaped type): type what it points at.
           const Layout& L = LayoutOf(die);
           if (const Slot* inner = Find(L, 0)) {
-            Apply(*inner, Value{kNoObject, word_addr}, Edge{target, 0}, /*at_start=*/false,
-                  queue);
+            return InferAt(*inner, /*at_start=*/false, word_addr, target_value);
           }
-          return;
+          return 0;
         }
         break;
       }
       case SlotKind::kUnsafe:
-        return;
+        return 0;
     }
     if (value_type != 0) {
       bool tagged = false;
@@ -585,14 +666,13 @@ class Typing::Engine {
         s.target_type = vt;
       }
       uint64_t size = t_.types_[vt].size;
-      if (size == 0 || v < obj || (v - obj) % size != 0) return;
+      if (size == 0 || v < obj || (v - obj) % size != 0) return 0;
       ti = vt;
     }
-    if (ti == 0) return;
-    t_.type_[target] = ti | header;
-    queue->push_back(target);
+    return ti;
   }
 
+ private:
   Typing& t_;
   const Program& p_;
   const DwarfInfo& d_;
@@ -600,8 +680,8 @@ class Typing::Engine {
   const HeapIndex& heap_;
   const TypeTable& rtypes_;
   const FuncTable& ft_;
-  const std::vector<Root>& roots_;
-  const ObjectGraph& graph_;
+  const std::vector<Root>* roots_;
+  const ObjectGraph* graph_;
   uint64_t types_base_ = 0, itab_type_ = 8;
   uint8_t direct_tflag_ = 0, direct_kind_ = 32;
   absl::flat_hash_map<DieOffset, uint32_t> by_die_;
@@ -617,6 +697,7 @@ class Typing::Engine {
   // Node-based: Layout references stay valid while new layouts are added during propagation.
   absl::node_hash_map<DieOffset, Layout> layouts_;
   std::vector<const Layout*> layout_of_type_;
+  std::vector<bool> label_filled_;  // StreamingTyper: label_layouts_ filled per type
   uint32_t string_type_ = 0;
   uint64_t header_size_ = 8;
 };
@@ -626,7 +707,7 @@ absl::StatusOr<std::unique_ptr<Typing>> Typing::Infer(const Program& program, co
                                                       const std::vector<Root>& roots,
                                                       const ObjectGraph& graph) {
   std::unique_ptr<Typing> t(new Typing);
-  Engine e(t.get(), program, heap, rtypes, ft, roots, graph);
+  Engine e(t.get(), program, heap, rtypes, ft, &roots, &graph);
   RETURN_IF_ERROR(e.Run());
   return t;
 }
@@ -640,10 +721,60 @@ std::string Typing::label(uint32_t id) const {
 }
 
 std::string Typing::ObjectTypeName(uint32_t id) const {
-  const uint32_t ti = object_type(id);
-  if (ti == 0) return absl::StrCat("unk", heap_->object_size(id));
-  if (HoldsSeveral(id)) return "[]" + types_[ti].name;
+  return NameOfWord(type_[id], heap_->object_size(id));
+}
+
+std::string Typing::NameOfWord(uint32_t word, uint64_t size) const {
+  const uint32_t ti = word & kTypeMask;
+  if (ti == 0) return absl::StrCat("unk", size);
+  if (word & kSeveral) return "[]" + types_[ti].name;
   return types_[ti].name;
 }
+
+StreamingTyper::StreamingTyper() = default;
+StreamingTyper::~StreamingTyper() = default;
+
+absl::StatusOr<std::unique_ptr<StreamingTyper>> StreamingTyper::Create(const Program& program,
+                                                                       const HeapIndex& heap,
+                                                                       TypeTable* rtypes,
+                                                                       const FuncTable& ft) {
+  std::unique_ptr<StreamingTyper> st(new StreamingTyper);
+  st->typing_.reset(new Typing);
+  st->engine_ = std::make_unique<Typing::Engine>(st->typing_.get(), program, heap, *rtypes, ft,
+                                                 nullptr, nullptr);
+  st->engine_->Start();
+  return st;
+}
+
+uint32_t StreamingTyper::RootTarget(const Root& root, uint32_t offset, uint64_t target_addr,
+                                    const HeapSpan& span, uint32_t recorded, uint32_t* label_id) {
+  Typing::Engine& e = *engine_;
+  const auto* slot = e.RootSlot(root, offset);
+  *label_id = slot == nullptr ? 0 : slot->label * Typing::kLabelVariants;
+  // As in Typing: a root's slot never counts as pointing at its target's start.
+  const uint32_t word =
+      e.TargetWord(slot, root.addr + offset, /*at_start=*/false, target_addr, span, recorded);
+  e.CountBytes(word, span.elemsize);
+  return word;
+}
+
+uint32_t StreamingTyper::ObjectTarget(uint32_t source_word, uint64_t source_addr, uint32_t offset,
+                                      bool at_start, uint64_t target_addr, const HeapSpan& span,
+                                      uint32_t recorded, uint32_t* label_id) {
+  Typing::Engine& e = *engine_;
+  *label_id = e.LabelIdOf(source_word, offset);
+  const auto* slot = e.SlotAt(source_word, offset);
+  const uint32_t word =
+      e.TargetWord(slot, source_addr + offset, at_start, target_addr, span, recorded);
+  e.CountBytes(word, span.elemsize);
+  return word;
+}
+
+std::string StreamingTyper::NameOfWord(uint32_t word, uint64_t size) const {
+  return typing_->NameOfWord(word, size);
+}
+std::string StreamingTyper::label(uint32_t id) const { return typing_->label(id); }
+uint64_t StreamingTyper::typed_bytes() const { return typing_->typed_bytes; }
+uint64_t StreamingTyper::untyped_bytes() const { return typing_->untyped_bytes; }
 
 }  // namespace goretain::gocore

@@ -51,7 +51,10 @@ class Typing {
   // no slot there). Computed from the source object's type when asked for (only the edges a
   // tree keeps need one), as ids below label_id_limit(); label(id) spells one out.
   uint32_t EdgeLabelId(uint32_t id, uint32_t offset) const {
-    const uint32_t word = type_[id];
+    return EdgeLabelIdOfWord(type_[id], offset);
+  }
+  // Same for an object whose type word (index and flags, as kept per object) is `word`.
+  uint32_t EdgeLabelIdOfWord(uint32_t word, uint32_t offset) const {
     const uint32_t ti = word & kTypeMask;
     const LabelLayout& L = label_layouts_[ti];
     const uint64_t base = (word & kAfterHeader) ? header_size_ : 0;
@@ -68,6 +71,8 @@ class Typing {
   }
   uint32_t label_id_limit() const { return static_cast<uint32_t>(labels_.size()) * kLabelVariants; }
   std::string label(uint32_t id) const;
+  // ObjectTypeName of an object of `size` bytes whose type word is `word`.
+  std::string NameOfWord(uint32_t word, uint64_t size) const;
   // Cache hint for traversals that know which objects they read next.
   void PrefetchObject(uint32_t id) const { __builtin_prefetch(&type_[id]); }
 
@@ -76,6 +81,7 @@ class Typing {
  private:
   class Engine;
   friend class Engine;
+  friend class StreamingTyper;
   Typing() = default;
   std::vector<TypeInfo> types_;
   // Per object: its type index, and in the top bits whether its first value starts after the
@@ -103,6 +109,47 @@ class Typing {
   uint64_t header_size_ = 8;
   std::vector<std::string> labels_;  // slot labels; labels_[0] is ""
   std::vector<uint32_t> root_edge_label_;
+};
+
+// Types for a traversal that never holds the whole graph (`analyze --low-memory`): Typing's
+// rules applied to one edge at a time, as the traversal discovers objects. An object's type
+// comes from its heap record if that has a layout, else from the slot of the edge that reached it
+// first (so an object first reached from an untyped one stays untyped, where Typing may still
+// type it through another edge), else from the record's name. Type words are kept by the caller
+// (one uint32 per object it holds); typed and untyped bytes are summed over the targets asked for.
+class StreamingTyper {
+ public:
+  static absl::StatusOr<std::unique_ptr<StreamingTyper>> Create(const Program& program,
+                                                                const HeapIndex& heap,
+                                                                TypeTable* rtypes,
+                                                                const FuncTable& ft);
+  ~StreamingTyper();
+
+  // Type word of the object at `target_addr` (its slot start, in `span`, with heap record
+  // `recorded`: HeapIndex::RecordedType) that the word at `offset` of `root` points to; the
+  // edge's label id in *label_id.
+  uint32_t RootTarget(const Root& root, uint32_t offset, uint64_t target_addr, const HeapSpan& span,
+                      uint32_t recorded, uint32_t* label_id);
+  // Same for the word at `offset` of the object at `source_addr` whose type word is
+  // `source_word`; `at_start` when the pointer equals the target's address.
+  uint32_t ObjectTarget(uint32_t source_word, uint64_t source_addr, uint32_t offset,
+                        bool at_start, uint64_t target_addr, const HeapSpan& span,
+                        uint32_t recorded, uint32_t* label_id);
+  // Display name for an object of `size` bytes ("T", "[]T", "unk<size>").
+  std::string NameOfWord(uint32_t word, uint64_t size) const;
+  std::string label(uint32_t id) const;
+  uint32_t type_index(uint32_t word) const { return word & Typing::kTypeMask; }
+  bool several(uint32_t word) const { return (word & Typing::kSeveral) != 0; }
+  uint32_t MakeWord(uint32_t type_index, bool several) const {
+    return type_index | (several ? Typing::kSeveral : 0);
+  }
+  uint64_t typed_bytes() const;
+  uint64_t untyped_bytes() const;
+
+ private:
+  StreamingTyper();
+  std::unique_ptr<Typing> typing_;
+  std::unique_ptr<Typing::Engine> engine_;
 };
 
 }  // namespace goretain::gocore
