@@ -20,6 +20,7 @@
 #include "analysis/json_export.h"
 #include "analysis/pprof.h"
 #include "analysis/reference_tree.h"
+#include "analysis/streaming_tree.h"
 #include "analysis/tree_diff.h"
 #include "analysis/tree_fold.h"
 #include "cli/commands.h"
@@ -36,12 +37,17 @@ struct AnalyzeArgs {
   double min_width = 0.1;  // percent
   int max_depth = 32;
   int top = 10;
+  bool low_memory = false;
+  double queue_memory_mib = 16;  // --low-memory: frontier kept in memory before spilling
 };
 
-// Reachable bytes and objects of one type name.
-struct TypeTotal {
-  std::string name;
-  uint64_t bytes = 0, count = 0;
+using analysis::TypeTotal;
+
+// What the summary reports about the whole heap.
+struct Totals {
+  uint64_t reachable_objects = 0, reachable_bytes = 0;
+  uint64_t unreachable_objects = 0, unreachable_bytes = 0;
+  uint64_t typed_bytes = 0, untyped_bytes = 0;
 };
 
 // One analysed core: the loaded heap and its retention-path tree.
@@ -51,6 +57,8 @@ struct Analysis {
   analysis::HeapGraph::Retention retention;
   analysis::PathTree tree;  // unfolded
   std::vector<TypeTotal> types;  // largest first, then by name
+  Totals totals;
+  bool retained = true;  // false with --low-memory: no dominators, no retained sizes
 };
 
 std::vector<TypeTotal> TypeTotals(const gocore::LoadedCore& c) {
@@ -123,6 +131,39 @@ absl::StatusOr<Analysis> Analyze(const std::string& core_path, const std::string
   after_dominators.join();
   progress.Phase("building retention paths");
   out.tree = analysis::BuildReferenceTree(*out.core, *out.graph, out.retention, ro, std::move(bfs));
+  const gocore::LoadedCore& c = *out.core;
+  out.totals = {c.graph->reachable_objects, c.graph->reachable_bytes,
+                c.graph->unreachable_objects, c.graph->unreachable_bytes,
+                c.typing->typed_bytes, c.typing->untyped_bytes};
+  return out;
+}
+
+// --low-memory: the breadth-first tree in one pass over the heap, no graph, no dominators.
+absl::StatusOr<Analysis> AnalyzeLowMemory(const std::string& core_path, const std::string& exe,
+                                          const AnalyzeArgs& a, Progress& progress) {
+  Analysis out;
+  out.retained = false;
+  auto lc = gocore::LoadCoreSpansOnly(core_path, {.exe_path = exe},
+                                      [&](const std::string& p) { progress.Phase(p); });
+  if (!lc.ok()) return lc.status();
+  out.core = std::move(*lc);
+  const uint64_t total = out.core->heap->num_objects();
+  progress.Phase("walking the heap from the roots");
+  analysis::StreamingOptions so;
+  so.max_depth = a.max_depth;
+  so.queue_memory = static_cast<size_t>(a.queue_memory_mib * (1 << 20));
+  so.progress = [&progress, total](uint64_t reached) {
+    progress.Update(absl::StrCat("walking the heap from the roots: ", reached * 100 / std::max<uint64_t>(total, 1),
+                                 "% of ", total, " objects"));
+  };
+  auto r = analysis::BuildStreamingBfsTree(*out.core, so);
+  if (!r.ok()) return r.status();
+  progress.Note(absl::StrCat("walk done: frontier at most ", r->max_frontier, " objects, ",
+                             r->spilled_bytes, " bytes spilled"));
+  out.tree = std::move(r->tree);
+  out.types = std::move(r->types);
+  out.totals = {r->reachable_objects, r->reachable_bytes, r->unreachable_objects,
+                r->unreachable_bytes, r->typed_bytes, r->untyped_bytes};
   return out;
 }
 
@@ -142,12 +183,15 @@ nlohmann::ordered_json Summary(const Analysis& an, const analysis::PathTree& tre
   j["executable"] = c.program->exe().path();
   j["objects"] = c.heap->num_objects();
   j["allocated_bytes"] = c.heap->total_bytes();
-  j["reachable_objects"] = c.graph->reachable_objects;
-  j["reachable_bytes"] = c.graph->reachable_bytes;
-  j["unreachable_objects"] = c.graph->unreachable_objects;
-  j["unreachable_bytes"] = c.graph->unreachable_bytes;
-  j["typed_bytes"] = c.typing->typed_bytes;
-  j["untyped_bytes"] = c.typing->untyped_bytes;
+  const Totals& t = an.totals;
+  j["reachable_objects"] = t.reachable_objects;
+  j["reachable_bytes"] = t.reachable_bytes;
+  j["unreachable_objects"] = t.unreachable_objects;
+  j["unreachable_bytes"] = t.unreachable_bytes;
+  j["typed_bytes"] = t.typed_bytes;
+  j["untyped_bytes"] = t.untyped_bytes;
+  // Without dominators (--low-memory) retained sizes are unknown: null, and lists by tree bytes.
+  if (!an.retained) j["retained_computed"] = false;
   j["runtime"] = {{"heap_marked", c.counters.heap_marked},
                   {"heap_live", c.counters.heap_live},
                   {"numgc", c.counters.num_gc}};
@@ -155,18 +199,23 @@ nlohmann::ordered_json Summary(const Analysis& an, const analysis::PathTree& tre
   for (const auto& [k, v] : c.damage) j["damage"][k] = v;
   std::vector<uint32_t> tops = tree.tops;
   std::stable_sort(tops.begin(), tops.end(), [&](uint32_t x, uint32_t y) {
-    return tree.nodes[x].retained_bytes > tree.nodes[y].retained_bytes;
+    return an.retained ? tree.nodes[x].retained_bytes > tree.nodes[y].retained_bytes
+                       : tree.nodes[x].cum_bytes > tree.nodes[y].cum_bytes;
   });
   j["roots"] = nlohmann::ordered_json::array();
   for (uint32_t i : tops) {
     const auto& n = tree.nodes[i];
-    j["roots"].push_back({{"name", n.frame.name},
-                          {"kind", std::string(analysis::FrameKindName(n.frame.kind))},
-                          {"retained_bytes", n.retained_bytes},
-                          {"tree_bytes", n.cum_bytes},
-                          {"objects", n.cum_count}});
+    j["roots"].push_back(
+        {{"name", n.frame.name},
+         {"kind", std::string(analysis::FrameKindName(n.frame.kind))},
+         {"retained_bytes", an.retained ? nlohmann::ordered_json(n.retained_bytes) : nullptr},
+         {"tree_bytes", n.cum_bytes},
+         {"objects", n.cum_count}});
   }
   j["paths"] = analysis::PathsToJson(tree, max_paths);
+  if (!an.retained) {
+    for (auto& p : j["paths"]) p["retained_bytes"] = nullptr;
+  }
   return j;
 }
 
@@ -203,7 +252,7 @@ int WriteOutputs(const Analysis& an, const analysis::PathTree& folded, const Ana
 
 void PrintSummary(const Analysis& an, const analysis::PathTree& tree, int top) {
   const gocore::LoadedCore& c = *an.core;
-  const auto& g = *c.graph;
+  const Totals& g = an.totals;
   std::printf("%s  %s\n", c.program->build_info().go_version.c_str(),
               c.program->exe().path().c_str());
   std::printf("heap        %s in %llu objects; runtime heapMarked %s after GC #%u\n",
@@ -215,31 +264,44 @@ void PrintSummary(const Analysis& an, const analysis::PathTree& tree, int top) {
               (unsigned long long)g.reachable_objects,
               analysis::HumanBytes(g.unreachable_bytes).c_str());
   std::printf("typed       %.2f%% of reachable bytes (untyped %s)\n",
-              g.reachable_bytes ? 100.0 * c.typing->typed_bytes / g.reachable_bytes : 100.0,
-              analysis::HumanBytes(c.typing->untyped_bytes).c_str());
-
+              g.reachable_bytes ? 100.0 * g.typed_bytes / g.reachable_bytes : 100.0,
+              analysis::HumanBytes(g.untyped_bytes).c_str());
+  if (!an.retained) {
+    std::printf("low-memory  breadth-first tree only: no retained sizes (run without --low-memory "
+                "for dominators)\n");
+  }
+  // Without retained sizes, the tables are by bytes reached in the tree.
+  auto key = [&](uint32_t i) {
+    return an.retained ? tree.nodes[i].retained_bytes : tree.nodes[i].cum_bytes;
+  };
+  const char* by = an.retained ? "retained" : "reached";
   std::vector<uint32_t> tops = tree.tops;
-  std::stable_sort(tops.begin(), tops.end(), [&](uint32_t x, uint32_t y) {
-    return tree.nodes[x].retained_bytes > tree.nodes[y].retained_bytes;
-  });
-  std::printf("\nTop roots by retained bytes\n%12s %12s  %s\n", "RETAINED", "REACHED", "ROOT");
+  std::stable_sort(tops.begin(), tops.end(), [&](uint32_t x, uint32_t y) { return key(x) > key(y); });
+  if (an.retained) {
+    std::printf("\nTop roots by retained bytes\n%12s %12s  %s\n", "RETAINED", "REACHED", "ROOT");
+  } else {
+    std::printf("\nTop roots by reached bytes\n%12s  %s\n", "REACHED", "ROOT");
+  }
   for (size_t k = 0; k < tops.size() && int(k) < top; k++) {
     const auto& n = tree.nodes[tops[k]];
-    std::printf("%12s %12s  %s\n", analysis::HumanBytes(n.retained_bytes).c_str(),
-                analysis::HumanBytes(n.cum_bytes).c_str(), analysis::FrameLabel(n.frame).c_str());
+    if (an.retained) {
+      std::printf("%12s %12s  %s\n", analysis::HumanBytes(n.retained_bytes).c_str(),
+                  analysis::HumanBytes(n.cum_bytes).c_str(), analysis::FrameLabel(n.frame).c_str());
+    } else {
+      std::printf("%12s  %s\n", analysis::HumanBytes(n.cum_bytes).c_str(),
+                  analysis::FrameLabel(n.frame).c_str());
+    }
   }
   std::vector<uint32_t> order;
   for (uint32_t i = 0; i < tree.nodes.size(); i++) {
     if (tree.nodes[i].parent != analysis::TreeNode::kNoParent) order.push_back(i);
   }
-  std::stable_sort(order.begin(), order.end(), [&](uint32_t x, uint32_t y) {
-    return tree.nodes[x].retained_bytes > tree.nodes[y].retained_bytes;
-  });
-  std::printf("\nTop retention paths by retained bytes\n%12s %10s  %s\n", "RETAINED", "OBJECTS",
-              "PATH");
+  std::stable_sort(order.begin(), order.end(), [&](uint32_t x, uint32_t y) { return key(x) > key(y); });
+  std::printf("\nTop retention paths by %s bytes\n%12s %10s  %s\n", by,
+              an.retained ? "RETAINED" : "REACHED", "OBJECTS", "PATH");
   for (size_t k = 0; k < order.size() && int(k) < top; k++) {
     const auto& n = tree.nodes[order[k]];
-    std::printf("%12s %10llu  %s\n", analysis::HumanBytes(n.retained_bytes).c_str(),
+    std::printf("%12s %10llu  %s\n", analysis::HumanBytes(key(order[k])).c_str(),
                 (unsigned long long)n.cum_count, PathText(tree, order[k]).c_str());
   }
   std::printf("\nTop types by reachable bytes\n%12s  %s\n", "BYTES", "TYPE");
@@ -254,8 +316,15 @@ int RunAnalyze(const AnalyzeArgs& a) {
     std::fprintf(stderr, "goretain: --tree must be bfs or dominator\n");
     return kExitUsage;
   }
+  if (a.low_memory && a.tree != "bfs") {
+    std::fprintf(stderr,
+                 "goretain: --low-memory builds the breadth-first tree only (dominators need the "
+                 "whole graph): drop --tree dominator or --low-memory\n");
+    return kExitUsage;
+  }
   Progress progress("analyze");
-  auto an = Analyze(a.core, a.exe, a, progress);
+  auto an = a.low_memory ? AnalyzeLowMemory(a.core, a.exe, a, progress)
+                         : Analyze(a.core, a.exe, a, progress);
   if (!an.ok()) return Fail(an.status());
   progress.Phase("folding and writing");
   analysis::PathTree folded = analysis::FoldSmall(an->tree, {.min_fraction = a.min_width / 100});
@@ -272,14 +341,16 @@ struct DiffArgs {
   std::string base, current, exe;
   std::string output;
   int top = 15;
+  bool low_memory = false;
 };
 
 int RunDiff(const DiffArgs& d) {
   Progress progress("diff-cores");
   AnalyzeArgs a;
-  auto base = Analyze(d.base, d.exe, a, progress);
+  auto analyze = d.low_memory ? AnalyzeLowMemory : Analyze;
+  auto base = analyze(d.base, d.exe, a, progress);
   if (!base.ok()) return Fail(base.status());
-  auto cur = Analyze(d.current, d.exe, a, progress);
+  auto cur = analyze(d.current, d.exe, a, progress);
   if (!cur.ok()) return Fail(cur.status());
   analysis::TreeDiff diff = analysis::DiffTrees(base->tree, cur->tree);
   progress.Done();
@@ -333,6 +404,13 @@ void RegisterAnalyze(CLI::App& app, std::function<int()>* run) {
   cmd->add_option("--max-depth", args->max_depth, "frames per path after the root")
       ->capture_default_str();
   cmd->add_option("--top", args->top, "rows in each summary table")->capture_default_str();
+  cmd->add_flag("--low-memory", args->low_memory,
+                "breadth-first tree in one pass without the reference graph: a few bytes per "
+                "object instead of about 70, no retained sizes");
+  // For tests of the spill file; not a tuning knob users need.
+  cmd->add_option("--queue-memory", args->queue_memory_mib,
+                  "--low-memory: MiB of the frontier kept in memory before it spills to $TMPDIR")
+      ->group("");
   cmd->callback([run, args] { *run = [args] { return RunAnalyze(*args); }; });
 
   auto dargs = std::make_shared<DiffArgs>();
@@ -343,6 +421,8 @@ void RegisterAnalyze(CLI::App& app, std::function<int()>* run) {
   diff->add_option("--exe", dargs->exe, "the executable (default: as the cores name it)");
   diff->add_option("-o,--output", dargs->output, "write a differential flame graph (.svg)");
   diff->add_option("--top", dargs->top, "paths listed")->capture_default_str();
+  diff->add_flag("--low-memory", dargs->low_memory,
+                 "analyse each core as analyze --low-memory does (breadth-first tree, one pass)");
   diff->callback([run, dargs] { *run = [dargs] { return RunDiff(*dargs); }; });
 }
 

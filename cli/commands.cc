@@ -82,6 +82,11 @@ void Progress::Phase(const std::string& what) {
   std::fprintf(stderr, "\r\033[K%s: %s … (%.1f s)", command_.c_str(), what.c_str(), Now() - start_);
   active_ = true;
 }
+void Progress::Update(const std::string& what) {
+  if (timings_ || !tty_) return;
+  std::fprintf(stderr, "\r\033[K%s: %s … (%.1f s)", command_.c_str(), what.c_str(), Now() - start_);
+  active_ = true;
+}
 void Progress::Note(const std::string& what) const {
   if (timings_) std::fprintf(stderr, "%s: %s (%.2f s)\n", command_.c_str(), what.c_str(), Now() - start_);
 }

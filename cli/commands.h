@@ -42,6 +42,8 @@ class Progress {
   explicit Progress(std::string command);
   ~Progress();
   void Phase(const std::string& what);
+  // Progress within a phase: shown on a terminal only (no line per update with timings).
+  void Update(const std::string& what);
   // With GORETAIN_TIMINGS only: a timestamped line for work that ends on another thread.
   void Note(const std::string& what) const;
   void Done();

@@ -2,6 +2,7 @@
 // fixture's own measurements, with the tools users open our files with (go tool pprof, Chromium).
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -176,6 +177,58 @@ TEST_P(AnalyzeTest, PprofSvgAndFoldedShowThePlantedRoots) {
     EXPECT_EQ(img.At(static_cast<int>(f.x) + 1, y), f.fill) << f.name << " x=" << f.x << " y=" << y << " w=" << f.width;
     EXPECT_EQ(img.At(static_cast<int>(f.x + f.width) - 2, y), f.fill) << f.name;
   }
+
+  // --low-memory walks the same heap in one pass without the graph: the same objects, each
+  // root's tree exactly as large (same traversal), the planted roots at their measured sizes,
+  // about the same typed share, and no retained sizes (null, not a made-up number).
+  r = RunCommand({BinaryPath("goretain"), "analyze", core, "--exe", v.Binary("shapes"),
+                  "--low-memory", "-o", tmp.File("low.pb.gz"), "-o", tmp.File("low.folded"), "-o",
+                  tmp.File("low.json")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto low = nlohmann::json::parse(Slurp(tmp.File("low.json")));
+  EXPECT_EQ(low["reachable_bytes"], summary["reachable_bytes"]);
+  EXPECT_EQ(low["reachable_objects"], summary["reachable_objects"]);
+  EXPECT_EQ(low["retained_computed"], false);
+  const double reachable = summary["reachable_bytes"].get<double>();
+  EXPECT_NEAR(low["typed_bytes"].get<double>(), summary["typed_bytes"].get<double>(),
+              reachable * 0.005);
+  std::map<std::string, uint64_t> full_roots;
+  for (const auto& root : summary["roots"]) {
+    full_roots[root["name"].get<std::string>()] = root["tree_bytes"].get<uint64_t>();
+  }
+  for (size_t i = 0; i < low["roots"].size(); i++) {
+    const auto& root = low["roots"][i];
+    EXPECT_TRUE(root["retained_bytes"].is_null()) << root["name"];
+    if (i > 0) {
+      EXPECT_GE(low["roots"][i - 1]["tree_bytes"].get<uint64_t>(), root["tree_bytes"].get<uint64_t>());
+    }
+    auto it = full_roots.find(root["name"].get<std::string>());
+    ASSERT_NE(it, full_roots.end()) << root["name"];
+    EXPECT_EQ(root["tree_bytes"].get<uint64_t>(), it->second) << root["name"];
+  }
+  EXPECT_EQ(low["roots"].size(), summary["roots"].size());
+  for (const auto& p : low["paths"]) EXPECT_TRUE(p["retained_bytes"].is_null());
+  bool low_map_values = false;
+  for (const auto& p : low["paths"]) {
+    if (p["frames"].get<std::vector<std::string>>() == map_values) {
+      low_map_values = true;
+      EXPECT_EQ(p["self_objects"].get<uint64_t>(), fx["map_entries"].get<uint64_t>());
+    }
+  }
+  EXPECT_TRUE(low_map_values);
+  auto low_cum = PprofTopCum(tmp.File("low.pb.gz"));
+  for (const auto& [name, m] : fx["structures"].items()) {
+    std::string root = m["root"];
+    double want = m["bytes"];
+    ASSERT_TRUE(low_cum.count(root)) << root << " not in pprof -top (--low-memory)";
+    EXPECT_NEAR(low_cum[root], want, want * 0.01) << name << " (" << root << ", --low-memory)";
+  }
+  std::ifstream low_folded(tmp.File("low.folded"));
+  auto low_stacks = analysis::ReadFolded(low_folded);
+  ASSERT_TRUE(low_stacks.ok()) << low_stacks.status();
+  uint64_t low_total = 0;
+  for (const auto& st : *low_stacks) low_total += st.value;
+  EXPECT_EQ(low_total, low["reachable_bytes"].get<uint64_t>());
 }
 
 INSTANTIATE_TEST_SUITE_P(AllVariants, AnalyzeTest, ::testing::ValuesIn(VariantNames()),
@@ -214,6 +267,35 @@ TEST(AnalyzeDeterminismTest, SameCoreGivesByteIdenticalOutputs) {
     EXPECT_FALSE(a.empty());
     EXPECT_TRUE(a == Slurp(tmp.File(std::string("run2") + ext))) << ext << " differs";
   }
+  // --low-memory too, and whether its frontier stays in memory or goes through the spill file
+  // (a 1 MiB budget makes this core's frontier spill).
+  for (const char* queue : {"16", "1"}) {
+    std::string d = std::string("low") + queue;
+    setenv("GORETAIN_TIMINGS", "1", 1);  // the phase lines say how much was spilled
+    CommandResult r = RunCommand({BinaryPath("goretain"), "analyze", core, "--low-memory",
+                                  "--queue-memory", queue, "-o", tmp.File(d + ".pb.gz"), "-o",
+                                  tmp.File(d + ".folded"), "-o", tmp.File(d + ".json")});
+    unsetenv("GORETAIN_TIMINGS");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(r.err, m, std::regex("([0-9]+) bytes spilled"))) << r.err;
+    if (std::string(queue) == "1") {
+      EXPECT_GT(std::stoull(m[1]), 0u) << r.err;
+    } else {
+      EXPECT_EQ(m[1], "0") << r.err;
+    }
+  }
+  for (const char* ext : {".pb.gz", ".folded", ".json"}) {
+    std::string a = Slurp(tmp.File(std::string("low16") + ext));
+    EXPECT_FALSE(a.empty());
+    EXPECT_TRUE(a == Slurp(tmp.File(std::string("low1") + ext))) << ext << " differs";
+  }
+  // Retained sizes need dominators, which need the whole graph: asking for both is an error.
+  CommandResult bad = RunCommand({BinaryPath("goretain"), "analyze", core, "--low-memory",
+                                  "--tree", "dominator", "-o", tmp.File("bad.json")});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(bad.err, "--low-memory")) << bad.err;
+  EXPECT_FALSE(std::filesystem::exists(tmp.File("bad.json")));
 }
 
 // --tree dominator puts each object under its immediate dominator: every top frame's subtree is
@@ -323,6 +405,17 @@ TEST(DiffCoresTest, GrownCacheComesFirstAndIsRed) {
     history |= absl::StrContains(*it, "main.sessionCache") && absl::StrContains(*it, "History");
   }
   EXPECT_TRUE(history) << r.out;
+  // The same answer from the one-pass analysis.
+  CommandResult low = RunCommand({BinaryPath("goretain"), "diff-cores", a, b, "--exe",
+                                  v.Binary("grower"), "--low-memory"});
+  ASSERT_EQ(low.exit_code, 0) << low.err;
+  std::vector<std::string> low_lines = absl::StrSplit(low.out, '\n');
+  auto low_header = std::find_if(low_lines.begin(), low_lines.end(), [](const std::string& l) {
+    return absl::StrContains(l, "GREW BY");
+  });
+  ASSERT_NE(low_header, low_lines.end()) << low.out;
+  ASSERT_NE(low_header + 1, low_lines.end());
+  EXPECT_EQ(*(low_header + 1), *(header + 1));
   // In the differential flame graph the cache's root frame is red (grew), the steady one not.
   std::string svg = Slurp(tmp.File("diff.svg"));
   auto roots = SvgFramesAtDepth(svg, 1);

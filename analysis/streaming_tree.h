@@ -1,0 +1,58 @@
+// The breadth-first reference tree of a core in one pass over the heap, without the reference
+// graph: `goretain analyze --low-memory`. Memory is a mark bit per object, the span index, the
+// path trie and a frontier queue that spills to a temporary file; no dominators, so no retained
+// sizes.
+#ifndef GORETAIN_ANALYSIS_STREAMING_TREE_H_
+#define GORETAIN_ANALYSIS_STREAMING_TREE_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "analysis/tree.h"
+#include "gocore/loaded_core.h"
+
+namespace goretain::analysis {
+
+// Reachable bytes and objects of one type name.
+struct TypeTotal {
+  std::string name;
+  uint64_t bytes = 0, count = 0;
+};
+
+struct StreamingOptions {
+  int max_depth = 32;  // as ReferenceTreeOptions::max_depth
+  // Frontier records kept in memory before the queue spills to a file in `spill_dir`
+  // ($TMPDIR or /tmp when empty).
+  size_t queue_memory = 16 << 20;
+  std::string spill_dir;
+  // Resident pages of the core file are given back after every this many bytes of objects
+  // scanned (the core is mapped; its pages would otherwise stay resident up to the heap's size).
+  uint64_t release_core_every = 128 << 20;
+  // Called now and then with the objects reached so far.
+  std::function<void(uint64_t reached)> progress;
+};
+
+struct StreamingResult {
+  PathTree tree;  // unfolded; retained_bytes 0 everywhere (not computed)
+  uint64_t reachable_objects = 0, reachable_bytes = 0;
+  uint64_t unreachable_objects = 0, unreachable_bytes = 0;
+  uint64_t typed_bytes = 0, untyped_bytes = 0;
+  std::vector<TypeTotal> types;  // largest first, then by name
+  uint64_t max_frontier = 0;     // records in the queue at its longest
+  uint64_t spilled_bytes = 0;    // written to the spill file
+};
+
+// The reference tree of ReferenceTreeOptions{kBfs} from a core loaded with LoadCoreSpansOnly:
+// the same traversal (roots one kind at a time, in DeterministicRootOrder, edges by offset, each
+// object under the first path that reaches it) and the same canonical paths; types come from a
+// StreamingTyper, so an object first reached from an untyped one may stay untyped where the full
+// analysis types it. Deterministic.
+absl::StatusOr<StreamingResult> BuildStreamingBfsTree(gocore::LoadedCore& core,
+                                                      const StreamingOptions& opts);
+
+}  // namespace goretain::analysis
+
+#endif  // GORETAIN_ANALYSIS_STREAMING_TREE_H_
