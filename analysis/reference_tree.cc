@@ -363,23 +363,7 @@ PathTree BuildReferenceTree(const gocore::LoadedCore& core, const HeapGraph& hg,
     }
   }
 
-  PathTree tree;
-  tree.nodes.resize(nn);
-  std::vector<uint64_t> ids(nn, 0);
-  for (uint32_t i = 0; i < nn; i++) {
-    const auto& tn = trie.nodes_[i];
-    const auto& fr = tn.frame;
-    TreeNode& out = tree.nodes[i];
-    out.parent = tn.parent == kNone ? TreeNode::kNoParent : tn.parent;
-    out.frame = {fr.kind, strings[fr.name], strings[fr.type]};
-    ids[i] = ChildPathId(tn.parent == kNone ? 0 : ids[tn.parent], out.frame);
-    out.id = ids[i];
-    out.self_bytes = self_bytes[i];
-    out.self_count = self_count[i];
-    out.retained_bytes = retained[i];
-  }
-  FinalizeTree(tree);
-  return tree;
+  return internal::MakeTree(trie, strings, self_bytes, self_count, retained);
 }
 
 }  // namespace goretain::analysis

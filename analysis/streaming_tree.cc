@@ -245,24 +245,7 @@ absl::StatusOr<StreamingResult> BuildStreamingBfsTree(gocore::LoadedCore& core,
   std::stable_sort(out.types.begin(), out.types.end(),
                    [](const TypeTotal& x, const TypeTotal& y) { return x.bytes > y.bytes; });
 
-  const size_t nn = trie.nodes_.size();
-  self_bytes.resize(nn, 0);
-  self_count.resize(nn, 0);
-  PathTree& tree = out.tree;
-  tree.nodes.resize(nn);
-  std::vector<uint64_t> ids(nn, 0);
-  for (uint32_t i = 0; i < nn; i++) {
-    const auto& tn = trie.nodes_[i];
-    const auto& fr = tn.frame;
-    TreeNode& node = tree.nodes[i];
-    node.parent = tn.parent == kNone ? TreeNode::kNoParent : tn.parent;
-    node.frame = {fr.kind, strings[fr.name], strings[fr.type]};
-    ids[i] = ChildPathId(tn.parent == kNone ? 0 : ids[tn.parent], node.frame);
-    node.id = ids[i];
-    node.self_bytes = self_bytes[i];
-    node.self_count = self_count[i];
-  }
-  FinalizeTree(tree);
+  out.tree = internal::MakeTree(trie, strings, self_bytes, self_count, {});
   return out;
 }
 

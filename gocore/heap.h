@@ -86,18 +86,11 @@ class HeapIndex {
   // The object containing addr (interior pointers resolve to their object), if any. O(1).
   // With `interior`, also how far into the object addr points (0: at its first byte).
   std::optional<uint32_t> FindObject(uint64_t addr, uint64_t* interior = nullptr) const {
-    const uint32_t si = SpanAt(addr);
-    if (si == 0) return std::nullopt;
-    const HeapSpan& s = spans_[si - 1];
-    uint64_t off = addr - s.base;
-    uint64_t slot = s.nelems == 1 ? 0 : (off * s.div_mul) >> 32;
-    if (slot >= s.nelems || off >= s.elemsize * s.nelems) return std::nullopt;
-    uint32_t w = s.bits_offset + static_cast<uint32_t>(slot >> 6);
-    uint64_t word = alloc_words_[w];
-    uint64_t bit = uint64_t{1} << (slot & 63);
-    if ((word & bit) == 0) return std::nullopt;  // a free slot
-    if (interior != nullptr) *interior = off - slot * s.elemsize;
-    return s.first_object + alloc_rank_[w] + static_cast<uint32_t>(__builtin_popcountll(word & (bit - 1)));
+    uint64_t in = 0;
+    auto ref = FindObjectRefInSpan(SpanAt(addr), addr, &in);
+    if (!ref) return std::nullopt;
+    if (interior != nullptr) *interior = in;
+    return ref->id;
   }
 
   // FindObject's answer with where the object is: its span (index in spans()) and address.

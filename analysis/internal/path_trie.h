@@ -10,6 +10,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "analysis/path.h"
+#include "analysis/tree.h"
+#include "analysis/tree_builder.h"
 
 namespace goretain::analysis::internal {
 
@@ -80,6 +82,32 @@ class Strings {
   absl::flat_hash_map<std::string, uint32_t> ids_;
   std::vector<std::string> list_;
 };
+
+// The PathTree of a finished trie: frames spelled out, path ids, self values per node
+// (`retained`: empty when not computed), then FinalizeTree.
+inline PathTree MakeTree(const Trie& trie, const Strings& strings,
+                         const std::vector<uint64_t>& self_bytes,
+                         const std::vector<uint64_t>& self_count,
+                         const std::vector<uint64_t>& retained) {
+  const size_t nn = trie.nodes_.size();
+  PathTree tree;
+  tree.nodes.resize(nn);
+  std::vector<uint64_t> ids(nn, 0);
+  for (uint32_t i = 0; i < nn; i++) {
+    const auto& tn = trie.nodes_[i];
+    const auto& fr = tn.frame;
+    TreeNode& out = tree.nodes[i];
+    out.parent = tn.parent == kNoNode ? TreeNode::kNoParent : tn.parent;
+    out.frame = {fr.kind, strings[fr.name], strings[fr.type]};
+    ids[i] = ChildPathId(tn.parent == kNoNode ? 0 : ids[tn.parent], out.frame);
+    out.id = ids[i];
+    out.self_bytes = i < self_bytes.size() ? self_bytes[i] : 0;
+    out.self_count = i < self_count.size() ? self_count[i] : 0;
+    out.retained_bytes = i < retained.size() ? retained[i] : 0;
+  }
+  FinalizeTree(tree);
+  return tree;
+}
 
 }  // namespace goretain::analysis::internal
 

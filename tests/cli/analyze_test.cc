@@ -86,6 +86,28 @@ std::vector<SvgFrame> SvgFramesAtDepth(const std::string& svg, int depth) {
   return out;
 }
 
+// `go tool pprof -top` on `profile` lists each root the fixture planted with the size the
+// runtime measured for it (within 1 %).
+void ExpectPlantedRootsInPprof(const std::string& profile, const nlohmann::json& fx) {
+  auto cum = PprofTopCum(profile);
+  for (const auto& [name, m] : fx["structures"].items()) {
+    std::string root = m["root"];
+    double want = m["bytes"];
+    ASSERT_TRUE(cum.count(root)) << root << " not in pprof -top of " << profile;
+    EXPECT_NEAR(cum[root], want, want * 0.01) << name << " (" << root << ") in " << profile;
+  }
+}
+
+// The folded stacks in `path` add up to `want` bytes.
+void ExpectFoldedTotal(const std::string& path, uint64_t want) {
+  std::ifstream folded(path);
+  auto stacks = analysis::ReadFolded(folded);
+  ASSERT_TRUE(stacks.ok()) << stacks.status();
+  uint64_t total = 0;
+  for (const auto& s : *stacks) total += s.value;
+  EXPECT_EQ(total, want) << path;
+}
+
 class AnalyzeTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(AnalyzeTest, PprofSvgAndFoldedShowThePlantedRoots) {
@@ -137,22 +159,12 @@ TEST_P(AnalyzeTest, PprofSvgAndFoldedShowThePlantedRoots) {
   EXPECT_TRUE(found_map_values) << "no path main.largeMap → map → $mapval (main.Session)";
 
   // go tool pprof -top lists each planted root with the size the runtime measured for it.
-  auto cum = PprofTopCum(tmp.File("a.pb.gz"));
-  for (const auto& [name, m] : fx["structures"].items()) {
-    std::string root = m["root"];
-    double want = m["bytes"];
-    ASSERT_TRUE(cum.count(root)) << root << " not in pprof -top";
-    EXPECT_NEAR(cum[root], want, want * 0.01) << name << " (" << root << ")";
-  }
+  ExpectPlantedRootsInPprof(tmp.File("a.pb.gz"), fx);
 
   // The folded stacks re-parse to the same total as the tree.
-  std::ifstream folded(tmp.File("a.folded"));
-  auto stacks = analysis::ReadFolded(folded);
-  ASSERT_TRUE(stacks.ok()) << stacks.status();
-  uint64_t folded_total = 0, tree_total = 0;
-  for (const auto& s : *stacks) folded_total += s.value;
+  uint64_t tree_total = 0;
   for (const auto& root : summary["roots"]) tree_total += root["tree_bytes"].get<uint64_t>();
-  EXPECT_EQ(folded_total, tree_total);
+  ExpectFoldedTotal(tmp.File("a.folded"), tree_total);
   EXPECT_EQ(tree_total, summary["reachable_bytes"].get<uint64_t>());
 
   // The SVG renders in Chromium, and the widest root frames are planted roots drawn at their
@@ -216,19 +228,8 @@ TEST_P(AnalyzeTest, PprofSvgAndFoldedShowThePlantedRoots) {
     }
   }
   EXPECT_TRUE(low_map_values);
-  auto low_cum = PprofTopCum(tmp.File("low.pb.gz"));
-  for (const auto& [name, m] : fx["structures"].items()) {
-    std::string root = m["root"];
-    double want = m["bytes"];
-    ASSERT_TRUE(low_cum.count(root)) << root << " not in pprof -top (--low-memory)";
-    EXPECT_NEAR(low_cum[root], want, want * 0.01) << name << " (" << root << ", --low-memory)";
-  }
-  std::ifstream low_folded(tmp.File("low.folded"));
-  auto low_stacks = analysis::ReadFolded(low_folded);
-  ASSERT_TRUE(low_stacks.ok()) << low_stacks.status();
-  uint64_t low_total = 0;
-  for (const auto& st : *low_stacks) low_total += st.value;
-  EXPECT_EQ(low_total, low["reachable_bytes"].get<uint64_t>());
+  ExpectPlantedRootsInPprof(tmp.File("low.pb.gz"), fx);
+  ExpectFoldedTotal(tmp.File("low.folded"), low["reachable_bytes"].get<uint64_t>());
 }
 
 INSTANTIATE_TEST_SUITE_P(AllVariants, AnalyzeTest, ::testing::ValuesIn(VariantNames()),
