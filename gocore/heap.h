@@ -103,8 +103,8 @@ class HeapIndex {
     return FindObjectRefInSpan(SpanAt(addr), addr, interior);
   }
   // Same, given what PrefetchSpanRecord(addr) returned.
-  std::optional<ObjectRef> FindObjectRefInSpan(uint32_t si, uint64_t addr,
-                                               uint64_t* interior) const {
+  __attribute__((always_inline)) std::optional<ObjectRef> FindObjectRefInSpan(
+      uint32_t si, uint64_t addr, uint64_t* interior) const {
     if (si == 0) return std::nullopt;
     const HeapSpan& s = spans_[si - 1];
     uint64_t off = addr - s.base;
