@@ -69,12 +69,6 @@ class SpillQueue {
     return true;
   }
 
-  // The record `k` places after the next one Pop returns, when it is already in memory next to
-  // it (for cache hints); null otherwise.
-  const T* PeekAhead(size_t k) const {
-    return head_pos_ + k < head_.size() ? &head_[head_pos_ + k] : nullptr;
-  }
-
   size_t size() const { return size_; }
   // The first error of the spill file, if any (records may then have been lost).
   const absl::Status& status() const { return status_; }

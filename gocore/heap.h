@@ -71,7 +71,6 @@ class HeapIndex {
                                                           bool per_object = true);
 
   size_t num_objects() const { return num_objects_; }
-  bool has_per_object_arrays() const { return per_object_; }
   uint64_t object_addr(uint32_t id) const {
     const HeapSpan& s = spans_[span_[id]];
     return s.base + uint64_t{slot_[id]} * s.elemsize;
