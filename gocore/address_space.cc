@@ -86,6 +86,18 @@ bool AddressSpace::Read(uint64_t addr, void* out, size_t n) const {
   return true;
 }
 
+bool AddressSpace::Present(uint64_t addr, uint64_t n) const {
+  if (n > ~uint64_t{0} - addr) return false;
+  while (n > 0) {
+    int i = Find(addr);
+    if (i < 0) return false;
+    const uint64_t chunk = std::min<uint64_t>(n, ranges_[i].end - addr);
+    addr += chunk;
+    n -= chunk;
+  }
+  return true;
+}
+
 std::optional<uint32_t> AddressSpace::ReadU32(uint64_t addr) const {
   uint32_t v;
   if (!Read(addr, &v, 4)) return std::nullopt;

@@ -19,6 +19,13 @@ namespace goretain::gocore {
 class AddressSpace {
  public:
   enum class Source : uint8_t { kCore, kExecutable, kZero };
+  AddressSpace() = default;
+  AddressSpace(const AddressSpace& o) : ranges_(o.ranges_) {}
+  AddressSpace& operator=(const AddressSpace& o) {
+    ranges_ = o.ranges_;
+    last_.store(0, std::memory_order_relaxed);
+    return *this;
+  }
 
   // Adds a layer range; later calls take precedence over earlier ones where they overlap.
   // `data` (nullptr for zeros) must outlive the address space.
@@ -48,6 +55,8 @@ class AddressSpace {
   std::optional<std::string> ReadBytes(uint64_t addr, size_t n) const;
 
   bool Contains(uint64_t addr) const { return Find(addr) >= 0; }
+  // Whether every byte of [addr, addr+n) is present (so a Read of it would succeed).
+  bool Present(uint64_t addr, uint64_t n) const;
   // Which layer backs addr (nullopt when absent).
   std::optional<Source> SourceOf(uint64_t addr) const;
   bool IsWritable(uint64_t addr) const;

@@ -26,6 +26,8 @@ std::string ReadGoString(const AddressSpace& mem, uint64_t addr) {
 
 }  // namespace
 
+constexpr uint64_t kMaxStackBytes = uint64_t{1} << 30;
+
 absl::StatusOr<std::vector<Goroutine>> ReadGoroutines(const Program& p, const FuncTable& ft,
                                                       DamageCounters* damage) {
   const DwarfInfo& d = p.dwarf();
@@ -94,6 +96,13 @@ absl::StatusOr<std::vector<Goroutine>> ReadGoroutines(const Program& p, const Fu
     }
     gr.stack_lo = read(g, L.stack_lo);
     gr.stack_hi = read(g, L.stack_hi);
+    // Go stacks are at most 1 GiB (runtime.maxstacksize on 64-bit) and lie in memory: damaged
+    // bounds would send the conservative scan over the whole address space.
+    if (gr.stack_hi < gr.stack_lo || gr.stack_hi - gr.stack_lo > kMaxStackBytes ||
+        (gr.stack_hi > gr.stack_lo && !p.mem().Contains(gr.stack_lo))) {
+      (*damage)["implausible_stack_bounds"]++;
+      gr.stack_lo = gr.stack_hi = 0;
+    }
     if (auto f = ft.FindFunc(read(g, L.gopc))) gr.created_by = ft.FuncName(*f);
 
     uint64_t pc = read(g, L.sched_pc), sp = read(g, L.sched_sp), lr = read(g, L.sched_lr);

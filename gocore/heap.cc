@@ -115,7 +115,7 @@ absl::Status HeapIndex::Load(TypeTable* types, DamageCounters* damage) {
     bool large = s.sizeclass() == 0;
     if (s.npages == 0 || s.npages > (uint64_t{1} << 31) || s.base % layout_.page_size != 0 ||
         s.elemsize == 0 || s.nelems == 0 || s.elemsize * s.nelems > span_bytes ||
-        (large && s.nelems != 1) || freeindex > s.nelems || !mem.Contains(s.base)) {
+        (large && s.nelems != 1) || freeindex > s.nelems || !mem.Present(s.base, span_bytes)) {
       (*damage)["bad_span"]++;
       continue;
     }

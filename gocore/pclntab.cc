@@ -43,6 +43,12 @@ absl::StatusOr<std::unique_ptr<FuncTable>> FuncTable::Load(const Program& p) {
                    uint64_t elem) -> absl::Status {
     ASSIGN_OR_RETURN(uint64_t a, field(name + ".array"));
     ASSIGN_OR_RETURN(*len, field(name + ".len"));
+    // A damaged length must not become an allocation: the table has to be in memory first.
+    if (*len > ~uint64_t{0} / elem || !mem.Present(a, *len * elem)) {
+      return absl::DataLossError(absl::StrFormat(
+          "pclntab table %s (%d entries at 0x%x) is not readable in the core or the executable",
+          name, *len, a));
+    }
     *ptr = mem.Ptr(a, *len * elem);
     if (*ptr == nullptr && *len > 0) {
       std::vector<uint8_t> copy(*len * elem);

@@ -37,6 +37,8 @@ class Program {
   const ExecutableFile& exe() const { return *exe_; }
   const DwarfInfo& dwarf() const { return *dwarf_; }
   const AddressSpace& mem() const { return mem_; }
+  // Fuzzing only: lets a fuzz target lay its input over the core's memory (tests/fuzz).
+  AddressSpace* mutable_mem_for_fuzzing() { return &mem_; }
   const BuildInfo& build_info() const { return build_info_; }
   const GoVersion& go_version() const { return go_version_; }
   // Load bias: runtime address = link-time address + bias (0 unless PIE).

@@ -155,7 +155,18 @@ class FrameScanner {
     Root r{RootKind::kStackConservative, name, lo, hi - lo, 0, g_.id, fi};
     for (uint64_t a = lo & ~7ull; a + 8 <= hi; a += 8) {
       auto v = mem_.ReadU64(a);
-      if (!v || *v == 0) continue;
+      if (!v) {
+        // Absent from the core: go on where memory starts again (words of a range are 8-aligned
+        // in practice; an unaligned start is rounded up).
+        const auto& ranges = mem_.ranges();
+        auto next = std::upper_bound(
+            ranges.begin(), ranges.end(), a,
+            [](uint64_t x, const AddressSpace::Range& r) { return x < r.start; });
+        if (next == ranges.end()) break;
+        a = ((next->start + 7) & ~7ull) - 8;
+        continue;
+      }
+      if (*v == 0) continue;
       if (IsHeapPointer(*v)) {
         r.pointers.emplace_back(static_cast<uint32_t>(a - lo), *v);
       } else {

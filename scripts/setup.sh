@@ -8,7 +8,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates curl file time
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
-  libbpf-dev bpftool clang llvm
+  libbpf-dev bpftool clang llvm libclang-rt-14-dev
   libsqlite3-dev sqlite3
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   libdw-dev libelf-dev elfutils zlib1g-dev libzstd-dev

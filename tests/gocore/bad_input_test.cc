@@ -153,7 +153,9 @@ TEST(HeapBadInputTest, TruncatedCore) {
 
 // Overwrites the elemsize of some in-use spans inside the core file: those spans are counted as
 // damage, everything else is still read, and the exit code says the input was damaged.
-TEST(HeapBadInputTest, CorruptedSpanDataIsCountedAndTheRestRead) {
+// Overwrites `field` of ten in-use spans of 48-byte objects with `garbage`: each is counted as a
+// bad span and skipped, the rest of the heap read.
+void ExpectTenBadSpans(const std::string& field, uint64_t garbage) {
   TempDir tmp;
   const Variant& v = Newest();
   std::string core = CoreOf({v.Binary("shapes")}, tmp.path());
@@ -175,8 +177,9 @@ TEST(HeapBadInputTest, CorruptedSpanDataIsCountedAndTheRestRead) {
     ASSERT_TRUE(heap.ok());
     const auto& dw = (*p)->dwarf();
     auto elemsize = dw.FieldPath("runtime.mspan", "elemsize");
+    auto patched = dw.FieldPath("runtime.mspan", field);
     auto allspans = dw.FieldPath("runtime.mheap", "allspans");
-    ASSERT_TRUE(elemsize.ok() && allspans.ok());
+    ASSERT_TRUE(elemsize.ok() && patched.ok() && allspans.ok());
     uint64_t mheap = *(*p)->GlobalAddress("runtime.mheap_");
     uint64_t arr = *(*p)->mem().ReadU64(mheap + allspans->offset);
     uint64_t n = *(*p)->mem().ReadU64(mheap + allspans->offset + 8);
@@ -191,14 +194,13 @@ TEST(HeapBadInputTest, CorruptedSpanDataIsCountedAndTheRestRead) {
       uint64_t es = *(*p)->mem().ReadU64(span + elemsize->offset);
       // Pick spans of 48-byte objects: the fixture has many.
       if (es != 48) continue;
-      int64_t off = file_offset(span + elemsize->offset);
+      int64_t off = file_offset(span + patched->offset);
       if (off >= 0) file_offsets.push_back(off);
     }
   }
   ASSERT_EQ(file_offsets.size(), 10u);
   {
     std::fstream f(core, std::ios::in | std::ios::out | std::ios::binary);
-    uint64_t garbage = 0x7fffffffffff1234ull;
     for (uint64_t off : file_offsets) {
       f.seekp(off);
       f.write(reinterpret_cast<const char*>(&garbage), 8);
@@ -214,6 +216,112 @@ TEST(HeapBadInputTest, CorruptedSpanDataIsCountedAndTheRestRead) {
   EXPECT_LT(bad_objects, good_objects);
   // Ten 8 KiB spans of 48-byte objects hold at most 1700 objects: the rest was read.
   EXPECT_GE(bad_objects + 1710, good_objects);
+}
+
+TEST(HeapBadInputTest, CorruptedSpanDataIsCountedAndTheRestRead) {
+  ExpectTenBadSpans("elemsize", 0x7fffffffffff1234ull);
+}
+
+// Found by fuzzing: a span claiming 2^30 pages (8 TiB) passed the checks and its page table entries
+// were built one page at a time (minutes, gigabytes).
+TEST(HeapBadInputTest, SpanLargerThanTheCoreIsCountedAndTheRestRead) {
+  ExpectTenBadSpans("npages", uint64_t{1} << 30);
+}
+
+// Overwrites 8-byte words of a core file at the given virtual addresses (each must be backed by
+// the file).
+void PatchCore(const std::string& core, const std::string& exe,
+               const std::vector<std::pair<uint64_t, uint64_t>>& words) {
+  std::vector<std::pair<int64_t, uint64_t>> at;
+  {
+    auto p = gocore::Program::Open(core, {.exe_path = exe});
+    ASSERT_TRUE(p.ok()) << p.status();
+    for (const auto& [va, value] : words) {
+      int64_t off = -1;
+      for (const auto& s : (*p)->core().segments()) {
+        if (s.vaddr <= va && va + 8 <= s.vaddr + s.filesz) off = s.offset + (va - s.vaddr);
+      }
+      ASSERT_GE(off, 0) << "0x" << std::hex << va << " is not in the core file";
+      at.emplace_back(off, value);
+    }
+  }
+  std::fstream f(core, std::ios::in | std::ios::out | std::ios::binary);
+  for (const auto& [off, value] : at) {
+    f.seekp(off);
+    f.write(reinterpret_cast<const char*>(&value), 8);
+  }
+}
+
+// Address of a field of a Go global (e.g. runtime.firstmoduledata.funcnametab.len).
+uint64_t FieldAddress(const std::string& core, const std::string& exe, const std::string& global,
+                      const std::string& type, const std::string& field) {
+  auto p = gocore::Program::Open(core, {.exe_path = exe});
+  EXPECT_TRUE(p.ok()) << p.status();
+  if (!p.ok()) return 0;
+  auto g = (*p)->GlobalAddress(global);
+  auto f = (*p)->dwarf().FieldPath(type, field);
+  EXPECT_TRUE(g.ok() && f.ok()) << global << "." << field;
+  return g.ok() && f.ok() ? *g + f->offset : 0;
+}
+
+// Found by fuzzing (tests/fuzz/fuzz_heap.cc): a damaged length of a pclntab table that the
+// executable check does not compare (cutab) used to be allocated as is (std::bad_alloc, abort).
+TEST(AnalyzeBadInputTest, DamagedFunctionTableLengthIsAnErrorNotACrash) {
+  TempDir tmp;
+  const Variant& v = Newest();
+  std::string core = CoreOf({v.Binary("idle")}, tmp.path());
+  ASSERT_FALSE(core.empty());
+  const uint64_t len = FieldAddress(core, v.Binary("idle"), "runtime.firstmoduledata",
+                                    "runtime.moduledata", "cutab.len");
+  ASSERT_NE(len, 0u);
+  PatchCore(core, v.Binary("idle"), {{len, uint64_t{1} << 60}});
+  CommandResult r = RunCommand({BinaryPath("goretain"), "analyze", core, "--exe", v.Binary("idle"),
+                                "-o", tmp.File("a.json")},
+                               std::chrono::seconds(120));
+  ExpectOneLineError(r, "cutab");
+  EXPECT_FALSE(std::filesystem::exists(tmp.File("a.json")));
+}
+
+// Found by fuzzing: damaged stack bounds of a goroutine that cannot be unwound sent the
+// conservative stack scan over 2^50 bytes of address space (it never finished).
+TEST(AnalyzeBadInputTest, DamagedStackBoundsAreCountedAndTheRestRead) {
+  TempDir tmp;
+  const Variant& v = Newest();
+  std::string core = CoreOf({v.Binary("idle")}, tmp.path());
+  ASSERT_FALSE(core.empty());
+  CommandResult good = RunCommand({BinaryPath("goretain"), "analyze", core, "--exe",
+                                   v.Binary("idle"), "-o", tmp.File("good.json")});
+  ASSERT_EQ(good.exit_code, 0) << good.err;
+  uint64_t g0 = 0, lo_off = 0, hi_off = 0;
+  {
+    auto p = gocore::Program::Open(core, {.exe_path = v.Binary("idle")});
+    ASSERT_TRUE(p.ok()) << p.status();
+    auto allgs = (*p)->GlobalAddress("runtime.allgs");
+    auto lo = (*p)->dwarf().FieldPath("runtime.g", "stack.lo");
+    auto hi = (*p)->dwarf().FieldPath("runtime.g", "stack.hi");
+    ASSERT_TRUE(allgs.ok() && lo.ok() && hi.ok());
+    auto array = (*p)->mem().ReadU64(*allgs);
+    ASSERT_TRUE(array.has_value());
+    g0 = (*p)->mem().ReadU64(*array).value_or(0);  // the main goroutine
+    ASSERT_NE(g0, 0u);
+    lo_off = lo->offset;
+    hi_off = hi->offset;
+  }
+  // Bounds that hold no stack pointer (unwinding stops at once) and span 2^50 bytes.
+  const uint64_t lo = uint64_t{1} << 44;
+  PatchCore(core, v.Binary("idle"), {{g0 + lo_off, lo}, {g0 + hi_off, lo + (uint64_t{1} << 50)}});
+  CommandResult bad = RunCommand({BinaryPath("goretain"), "analyze", core, "--exe",
+                                  v.Binary("idle"), "-o", tmp.File("bad.json")},
+                                 std::chrono::seconds(120));
+  EXPECT_EQ(bad.signal, 0) << bad.err;
+  EXPECT_EQ(bad.exit_code, 3) << bad.err;
+  EXPECT_TRUE(absl::StrContains(bad.err, "damaged")) << bad.err;
+  std::ifstream bf(tmp.File("bad.json")), gf(tmp.File("good.json"));
+  auto bad_json = nlohmann::json::parse(bf), good_json = nlohmann::json::parse(gf);
+  EXPECT_EQ(bad_json["damage"]["implausible_stack_bounds"], 1);
+  // The heap itself was read in full.
+  EXPECT_EQ(bad_json["objects"], good_json["objects"]);
+  EXPECT_EQ(bad_json["allocated_bytes"], good_json["allocated_bytes"]);
 }
 
 TEST(HeapCliTest, JsonReportsOurTotalsBesideTheRuntimes) {
