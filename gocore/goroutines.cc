@@ -24,9 +24,9 @@ std::string ReadGoString(const AddressSpace& mem, uint64_t addr) {
   return mem.ReadBytes(*p, *n).value_or("");
 }
 
-}  // namespace
+constexpr uint64_t kMaxStackBytes = uint64_t{1} << 30;  // runtime.maxstacksize on 64-bit
 
-constexpr uint64_t kMaxStackBytes = uint64_t{1} << 30;
+}  // namespace
 
 absl::StatusOr<std::vector<Goroutine>> ReadGoroutines(const Program& p, const FuncTable& ft,
                                                       DamageCounters* damage) {
@@ -96,8 +96,8 @@ absl::StatusOr<std::vector<Goroutine>> ReadGoroutines(const Program& p, const Fu
     }
     gr.stack_lo = read(g, L.stack_lo);
     gr.stack_hi = read(g, L.stack_hi);
-    // Go stacks are at most 1 GiB (runtime.maxstacksize on 64-bit) and lie in memory: damaged
-    // bounds would send the conservative scan over the whole address space.
+    // Go stacks are at most kMaxStackBytes and lie in memory: damaged bounds would send the
+    // conservative scan over the whole address space.
     if (gr.stack_hi < gr.stack_lo || gr.stack_hi - gr.stack_lo > kMaxStackBytes ||
         (gr.stack_hi > gr.stack_lo && !p.mem().Contains(gr.stack_lo))) {
       (*damage)["implausible_stack_bounds"]++;
