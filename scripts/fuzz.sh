@@ -19,12 +19,7 @@ mkdir -p "$out/crashes"
 if [[ " ${targets[*]} " == *" fuzz_heap "* && ! -s $out/fuzz_heap.core ]]; then
   cmake -S . -B build -G Ninja >/dev/null
   cmake --build build --target goretain go_fixtures >/dev/null
-  idle=$(awk -F'\t' '$1 == "go1.26" { print $5 "/idle" }' build/fixtures/manifest.tsv)
-  "$idle" >"$out/idle.out" &
-  pid=$!
-  for _ in $(seq 100); do [[ -s $out/idle.out ]] && break; sleep 0.05; done
-  build/cli/goretain snapshot --pid "$pid" -o "$out/fuzz_heap.core" >/dev/null
-  kill "$pid"
+  idle=$(tests/fuzz/snapshot_idle.sh build/cli/goretain build/fixtures go1.26 "$out/fuzz_heap.core")
   cp "$idle" "$out/fuzz_heap.exe"
 fi
 export GORETAIN_FUZZ_CORE=$PWD/$out/fuzz_heap.core GORETAIN_FUZZ_EXE=$PWD/$out/fuzz_heap.exe
