@@ -34,7 +34,15 @@ class DominatorTree {
   // for the nodes it is about to visit.
   template <typename Succ, typename Prefetch>
   static DominatorTree ComputeWith(uint32_t num_nodes, uint32_t root, const Succ& succ,
-                                   const Prefetch& prefetch);
+                                   const Prefetch& prefetch) {
+    return ComputeWith(num_nodes, root, succ, prefetch, [](uint32_t) { return true; });
+  }
+  // Same, told which nodes have no successors (has_successors(node) false: a cheap test, such
+  // as a bit per node): the DFS then neither asks for nor reads their successor lists. About
+  // half the objects of a Go heap hold no pointer.
+  template <typename Succ, typename Prefetch, typename HasSuccessors>
+  static DominatorTree ComputeWith(uint32_t num_nodes, uint32_t root, const Succ& succ,
+                                   const Prefetch& prefetch, const HasSuccessors& has_successors);
 
   // Immediate dominator of v (the root's is itself; kUnreachable if v is not reachable).
   uint32_t idom(uint32_t v) const {
@@ -77,15 +85,20 @@ class DominatorTree {
   std::vector<uint32_t> idom_num_;  // number -> its idom's number
 };
 
-template <typename Succ, typename Prefetch>
+template <typename Succ, typename Prefetch, typename HasSuccessors>
 DominatorTree DominatorTree::ComputeWith(uint32_t n, uint32_t root, const Succ& succ,
-                                         const Prefetch& prefetch) {
+                                         const Prefetch& prefetch,
+                                         const HasSuccessors& has_successors) {
   constexpr uint32_t kNone = kUnreachable;
   DominatorTree t;
-  // 1. Iterative DFS: preorder numbers, DFS-tree parents (in number space).
+  // 1. Iterative DFS: preorder numbers, DFS-tree parents (in number space). Whether a node was
+  //    visited is asked of a bit per node (a few MB, mostly in cache), not of its number (4 bytes
+  //    per node, a cache miss per edge on a large graph); numbers are only written here.
   std::vector<uint32_t> num(n, kNone);   // node -> dfs number
   std::vector<uint32_t> vertex;          // dfs number -> node
   std::vector<uint32_t> parent;          // dfs number -> parent's dfs number
+  std::vector<uint64_t> visited((uint64_t{n} + 63) / 64, 0);
+  auto seen = [&visited](uint32_t v) { return (visited[v >> 6] >> (v & 63)) & 1; };
   vertex.reserve(n);
   parent.reserve(n);
   {
@@ -97,41 +110,83 @@ DominatorTree DominatorTree::ComputeWith(uint32_t n, uint32_t root, const Succ& 
     while (!stack.empty()) {
       // The nodes near the top of the stack are visited next (right away if the ones above them
       // are leaves, as most heap objects are): ask for their successor lists ahead.
-      constexpr size_t kFirstAhead = 3, kSecondAhead = 1;
-      if (stack.size() > kFirstAhead) prefetch(stack[stack.size() - 1 - kFirstAhead].first, 0);
-      if (stack.size() > kSecondAhead) prefetch(stack[stack.size() - 1 - kSecondAhead].first, 1);
+      constexpr size_t kFirstAhead = 6, kSecondAhead = 2;
+      if (stack.size() > kFirstAhead) {
+        const uint32_t ahead = stack[stack.size() - 1 - kFirstAhead].first;
+        if (has_successors(ahead)) prefetch(ahead, 0);
+      }
+      if (stack.size() > kSecondAhead) {
+        const uint32_t ahead = stack[stack.size() - 1 - kSecondAhead].first;
+        if (has_successors(ahead)) prefetch(ahead, 1);
+      }
       auto [v, p] = stack.back();
       stack.pop_back();
-      if (num[v] != kNone) continue;
-      num[v] = static_cast<uint32_t>(vertex.size());
+      if (seen(v)) continue;
+      visited[v >> 6] |= uint64_t{1} << (v & 63);
+      const uint32_t nv = static_cast<uint32_t>(vertex.size());
+      num[v] = nv;
       vertex.push_back(v);
       parent.push_back(p);
+      if (!has_successors(v)) continue;
       tmp.clear();
       succ(v, [&](uint32_t w) {
-        if (num[w] == kNone) tmp.push_back(w);
+        if (!seen(w)) tmp.push_back(w);
       });
-      for (auto it = tmp.rbegin(); it != tmp.rend(); ++it) stack.push_back({*it, num[v]});
+      for (auto it = tmp.rbegin(); it != tmp.rend(); ++it) stack.push_back({*it, nv});
     }
   }
+  std::vector<uint64_t>().swap(visited);
   const uint32_t m = static_cast<uint32_t>(vertex.size());
   // 2. Predecessors in number space (CSR). The nodes are visited in their own order, not in DFS
   //    order: a graph stored by node id (CSR) is then read sequentially, and only the targets'
-  //    numbers are looked up at random. Counts go to pred_row[x + 2] so that, after the prefix
-  //    sum, pred_row[x + 1] is x's start and serves as its fill cursor, ending as x's end.
+  //    numbers are looked up at random — in batches, each asked for ahead of its use (a random
+  //    read per edge, twice, is most of this step's time otherwise). Counts go to
+  //    pred_row[x + 2] so that, after the prefix sum, pred_row[x + 1] is x's start and serves as
+  //    its fill cursor, ending as x's end.
   std::vector<uint32_t> pred_row(m + 2, 0);
-  for (uint32_t v = 0; v < n; v++) {
-    if (num[v] == kNone) continue;
-    succ(v, [&](uint32_t w) {
-      if (num[w] != kNone) pred_row[num[w] + 2]++;
+  std::vector<uint32_t> preds;
+  {
+    constexpr size_t kBatch = 64;
+    uint32_t batch_target[kBatch], batch_source[kBatch];
+    size_t batched = 0;
+    // for_each_edge(flush): every edge (v, w) between reachable nodes, in node order, to
+    // flush(count, targets' numbers, sources' numbers) in batches.
+    auto for_each_edge = [&](const auto& flush) {
+      auto run = [&] {
+        uint32_t target_num[kBatch];
+        for (size_t i = 0; i < batched; i++) target_num[i] = num[batch_target[i]];
+        flush(batched, target_num, batch_source);
+        batched = 0;
+      };
+      for (uint32_t v = 0; v < n; v++) {
+        const uint32_t nv = num[v];
+        if (nv == kNone || !has_successors(v)) continue;
+        succ(v, [&](uint32_t w) {
+          __builtin_prefetch(&num[w]);
+          batch_target[batched] = w;
+          batch_source[batched] = nv;
+          if (++batched == kBatch) run();
+        });
+      }
+      run();
+    };
+    for_each_edge([&](size_t count, const uint32_t* x, const uint32_t*) {
+      for (size_t i = 0; i < count; i++) {
+        if (x[i] != kNone) __builtin_prefetch(&pred_row[x[i] + 2]);
+      }
+      for (size_t i = 0; i < count; i++) {
+        if (x[i] != kNone) pred_row[x[i] + 2]++;
+      }
     });
-  }
-  for (uint32_t i = 2; i < m + 2; i++) pred_row[i] += pred_row[i - 1];
-  std::vector<uint32_t> preds(pred_row[m + 1]);
-  for (uint32_t v = 0; v < n; v++) {
-    const uint32_t nv = num[v];
-    if (nv == kNone) continue;
-    succ(v, [&](uint32_t w) {
-      if (num[w] != kNone) preds[pred_row[num[w] + 1]++] = nv;
+    for (uint32_t i = 2; i < m + 2; i++) pred_row[i] += pred_row[i - 1];
+    preds.resize(pred_row[m + 1]);
+    for_each_edge([&](size_t count, const uint32_t* x, const uint32_t* source) {
+      for (size_t i = 0; i < count; i++) {
+        if (x[i] != kNone) __builtin_prefetch(&pred_row[x[i] + 1]);
+      }
+      for (size_t i = 0; i < count; i++) {
+        if (x[i] != kNone) preds[pred_row[x[i] + 1]++] = source[i];
+      }
     });
   }
   pred_row.pop_back();  // pred_row[x] .. pred_row[x + 1] are x's predecessors
@@ -162,6 +217,16 @@ DominatorTree DominatorTree::ComputeWith(uint32_t n, uint32_t root, const Succ& 
     return label[v];
   };
   for (uint32_t w = m - 1; w >= 1; w--) {
+    // Ask ahead for what eval reads first of the predecessors of a node a few numbers down.
+    constexpr uint32_t kAhead = 8, kPredsPrefetched = 4;
+    if (w > kAhead) {
+      const uint32_t a = w - kAhead;
+      for (uint32_t k = pred_row[a]; k < pred_row[a + 1] && k < pred_row[a] + kPredsPrefetched;
+           k++) {
+        __builtin_prefetch(&ancestor[preds[k]]);
+        __builtin_prefetch(&semi[preds[k]]);
+      }
+    }
     uint32_t s = semi[w];
     for (uint32_t k = pred_row[w]; k < pred_row[w + 1]; k++) {
       uint32_t u = eval(preds[k]);

@@ -33,6 +33,12 @@ SuccessorFn HeapGraph::Successors() const {
 
 HeapGraph::Retention HeapGraph::ComputeRetention() const {
   Retention r;
+  // A bit per object with edges: the DFS skips the rows of the others (no pointers, or none into
+  // the heap) without reading them.
+  std::vector<uint64_t> has_edges((uint64_t{num_objects_} + 63) / 64, 0);
+  for (uint32_t o = 0; o < num_objects_; o++) {
+    if (!graph_.OutEdges(o).empty()) has_edges[o >> 6] |= uint64_t{1} << (o & 63);
+  }
   r.tree = DominatorTree::ComputeWith(
       num_nodes(), 0, [this](uint32_t node, auto&& emit) { ForEachSuccessor(node, emit); },
       [this](uint32_t node, int stage) {
@@ -42,11 +48,17 @@ HeapGraph::Retention HeapGraph::ComputeRetention() const {
         } else {
           graph_.PrefetchEdges(ObjectOf(node));
         }
+      },
+      [this, &has_edges](uint32_t node) {
+        if (!IsObjectNode(node)) return true;
+        const uint32_t o = ObjectOf(node);
+        return ((has_edges[o >> 6] >> (o & 63)) & 1) != 0;
       });
+  std::vector<uint64_t>().swap(has_edges);
+  // The DFS numbered exactly the objects that the mark reaches (from the same root edges over
+  // the same edges), so the mark bits are not read here: this may run while the mark does.
   r.retained_by_number = r.tree.RetainedByNumber([this](uint32_t node) -> uint64_t {
-    if (!IsObjectNode(node)) return 0;
-    const uint32_t o = ObjectOf(node);
-    return graph_.reachable(o) ? heap_.object_size(o) : 0;
+    return IsObjectNode(node) ? heap_.object_size(ObjectOf(node)) : 0;
   });
   return r;
 }

@@ -55,6 +55,7 @@ class HeapGraph {
       return x == DominatorTree::kUnreachable ? 0 : retained_by_number[x];
     }
   };
+  // Reads the graph's edges, not its mark bits: may run while ObjectGraph::Mark does.
   Retention ComputeRetention() const;
 
   // Breadth-first from the roots in root order, each object counted once under the first root

@@ -94,41 +94,37 @@ absl::StatusOr<Analysis> Analyze(const std::string& core_path, const std::string
   analysis::ReferenceTreeOptions ro;
   ro.kind = a.tree == "dominator" ? analysis::TreeKind::kDominator : analysis::TreeKind::kBfs;
   ro.max_depth = a.max_depth;
-  // Dominators need only the graph: they are computed on a second thread while types are
-  // inferred and then paths assigned (and per-type totals summed) on the main thread. Once the
-  // dominators are done, that thread's successor prepares the dominator-tree walk.
-  absl::Notification graph_ready, dominators_done;
+  // Dominators need only the graph's edges: they are computed on a second thread from the moment
+  // the edges are known (while the mark runs, then types are inferred), followed there by the
+  // dominator-tree walk and, once types are known, the per-type totals; the main thread assigns
+  // each object its path meanwhile.
+  absl::Notification graph_ready;
   analysis::PathAssignment bfs;
-  std::jthread after_dominators;
   auto lc = gocore::LoadCore(
       core_path, {.exe_path = exe}, [&](const std::string& p) { progress.Phase(p); },
-      [&out, &graph_ready, &dominators_done, &progress](const gocore::LoadedCore& c) {
+      [&out, &graph_ready, &progress](const gocore::LoadedCore& c,
+                                      const gocore::WaitForTypes& wait_for_types) {
         out.graph = std::make_unique<analysis::HeapGraph>(*c.heap, *c.graph, c.roots.roots);
         graph_ready.Notify();
         out.retention = out.graph->ComputeRetention();
+        out.retention.walk = out.retention.tree.MakeWalk();
         progress.Note("dominators and retained sizes done");
-        dominators_done.Notify();
+        if (wait_for_types()) out.types = TypeTotals(c);
       },
       [&](const gocore::LoadedCore& c) {
         progress.Note("types done");
-        // Nothing after types reads the core's memory: give its pages back (peak RSS is
-        // otherwise the pages the walk touched, as large as the heap, on top of our arrays).
+        // LoadCore gave the core's pages back after the edge scan; type inference read a few
+        // again, and nothing after it reads the core: give those back too.
         c.program->core().file().ReleaseResidentPages();
-        after_dominators = std::jthread([&out, &dominators_done] {
-          dominators_done.WaitForNotification();
-          out.retention.walk = out.retention.tree.MakeWalk();
-        });
         if (ro.kind == analysis::TreeKind::kBfs) {
           graph_ready.WaitForNotification();
           progress.Phase("assigning each object its path (dominators alongside)");
           bfs = analysis::AssignBfsPaths(c, *out.graph, ro.max_depth);
           progress.Note("paths assigned");
         }
-        out.types = TypeTotals(c);
       });
   if (!lc.ok()) return lc.status();
   out.core = std::move(*lc);
-  after_dominators.join();
   progress.Phase("building retention paths");
   out.tree = analysis::BuildReferenceTree(*out.core, *out.graph, out.retention, ro, std::move(bfs));
   const gocore::LoadedCore& c = *out.core;

@@ -8,6 +8,13 @@ namespace goretain::gocore {
 
 absl::StatusOr<std::unique_ptr<ObjectGraph>> ObjectGraph::Build(const HeapIndex& heap,
                                                                 const std::vector<Root>& roots) {
+  auto g = BuildEdges(heap, roots);
+  if (g.ok()) (*g)->Mark(heap);
+  return g;
+}
+
+absl::StatusOr<std::unique_ptr<ObjectGraph>> ObjectGraph::BuildEdges(
+    const HeapIndex& heap, const std::vector<Root>& roots) {
   std::unique_ptr<ObjectGraph> g(new ObjectGraph);
   const size_t n = heap.num_objects();
   if (n >= (uint64_t{1} << 32) - 1) return absl::ResourceExhaustedError("more than 2^32 objects");
@@ -35,24 +42,58 @@ absl::StatusOr<std::unique_ptr<ObjectGraph>> ObjectGraph::Build(const HeapIndex&
   std::vector<Chunk> chunks(num_chunks);
   Scanner scanners[2];
   std::atomic<uint32_t> next_chunk{0};
+  // Pointers are looked up in batches, in passes over the batch (page table entry, span record,
+  // allocation bits, then the lookup), each pass asking for what the next one reads: one
+  // pointer's lookups depend on each other, different pointers' do not. Edges still come in
+  // object order, then pointer order.
+  struct Pending {
+    uint64_t value;
+    uint32_t off, source, span_plus_1;
+  };
+  constexpr size_t kBatch = 1024;
   auto scan = [&](uint32_t which) {
     Scanner& sc = scanners[which];
     sc.edges.reserve(n - n / 4);  // about 1.5 edges per object, half of them each
+    std::vector<Pending> pending;
+    pending.reserve(kBatch);
     for (uint32_t c; (c = next_chunk.fetch_add(1, std::memory_order_relaxed)) < num_chunks;) {
       Chunk& ch = chunks[c];
       ch.scanner = which;
       ch.edges_begin = sc.edges.size();
       ch.inside_begin = sc.inside.size();
-      for (uint32_t id = c * chunk_size; id < chunk_end(c); id++) {
-        g->row_[id] = static_cast<uint32_t>(sc.edges.size() - ch.edges_begin);  // in the chunk
-        heap.VisitPointers(id, [&](uint64_t off, uint64_t v) {
+      // Objects before row_done have their row start; the next object's is set when its first
+      // pointer is looked up (or, without pointers, with the one after it).
+      uint32_t row_done = c * chunk_size;
+      auto set_rows_up_to = [&](uint32_t id) {
+        for (; row_done < id; row_done++) {
+          g->row_[row_done] = static_cast<uint32_t>(sc.edges.size() - ch.edges_begin);
+        }
+      };
+      auto look_up = [&] {
+        for (Pending& p : pending) p.span_plus_1 = heap.PrefetchSpanRecord(p.value);
+        for (const Pending& p : pending) {
+          if (p.span_plus_1 != 0) heap.PrefetchAllocBits(p.span_plus_1, p.value);
+        }
+        for (const Pending& p : pending) {
+          set_rows_up_to(p.source + 1);
+          if (p.span_plus_1 == 0) continue;
           uint64_t interior = 0;
-          if (auto t = heap.FindObject(v, &interior)) {
+          if (auto t = heap.FindObjectRefInSpan(p.span_plus_1, p.value, &interior)) {
             if (interior != 0) sc.inside.push_back(static_cast<uint32_t>(sc.edges.size()));
-            sc.edges.push_back({*t, static_cast<uint32_t>(off)});
+            sc.edges.push_back({t->id, p.off});
           }
+        }
+        pending.clear();
+      };
+      for (uint32_t id = c * chunk_size; id < chunk_end(c); id++) {
+        heap.VisitPointers(id, [&](uint64_t off, uint64_t v) {
+          heap.PrefetchPageEntry(v);
+          pending.push_back({v, static_cast<uint32_t>(off), id, 0});
+          if (pending.size() == kBatch) look_up();
         });
       }
+      look_up();
+      set_rows_up_to(chunk_end(c));
       ch.edges_end = sc.edges.size();
       ch.inside_end = sc.inside.size();
     }
@@ -84,43 +125,47 @@ absl::StatusOr<std::unique_ptr<ObjectGraph>> ObjectGraph::Build(const HeapIndex&
     std::vector<uint32_t>().swap(sc.inside);
   }
 
-  // Root edges, then the mark from them over the edge arrays: breadth-first, so that the queue
-  // says which objects come next and their rows, edges and mark words can be asked for ahead.
+  // Root edges: each root's pointers into the heap, in the root's order.
+  g->root_row_.reserve(roots.size() + 1);
+  g->root_row_.push_back(0);
+  for (const Root& r : roots) {
+    for (const auto& [off, v] : r.pointers) {
+      if (auto id = heap.FindObject(v)) g->root_edges_.push_back({*id, off});
+    }
+    g->root_row_.push_back(static_cast<uint32_t>(g->root_edges_.size()));
+  }
   g->mark_.assign((n + 63) / 64, 0);
+  return g;
+}
+
+void ObjectGraph::Mark(const HeapIndex& heap) {
+  // From the root edges over the edge arrays: breadth-first, so that the queue says which
+  // objects come next and their rows, edges and mark words can be asked for ahead.
+  const size_t n = num_objects();
   std::vector<uint32_t> queue;
   queue.reserve(n);  // at most every object; grown by doubling, it would be copied ~log n times
   auto mark = [&](uint32_t id) {
-    uint64_t& w = g->mark_[id >> 6];
+    uint64_t& w = mark_[id >> 6];
     uint64_t bit = uint64_t{1} << (id & 63);
     if (w & bit) return;
     w |= bit;
     queue.push_back(id);
   };
-  g->root_row_.reserve(roots.size() + 1);
-  g->root_row_.push_back(0);
-  for (const Root& r : roots) {
-    for (const auto& [off, v] : r.pointers) {
-      if (auto id = heap.FindObject(v)) {
-        g->root_edges_.push_back({*id, off});
-        mark(*id);
-      }
-    }
-    g->root_row_.push_back(static_cast<uint32_t>(g->root_edges_.size()));
-  }
+  for (const Edge& e : root_edges_) mark(e.target);
   for (size_t i = 0; i < queue.size(); i++) {
     constexpr size_t kRowAhead = 16, kEdgeAhead = 8, kTargetAhead = 4, kTargetsPrefetched = 8;
-    if (i + kRowAhead < queue.size()) g->PrefetchRow(queue[i + kRowAhead]);
-    if (i + kEdgeAhead < queue.size()) g->PrefetchEdges(queue[i + kEdgeAhead]);
+    if (i + kRowAhead < queue.size()) PrefetchRow(queue[i + kRowAhead]);
+    if (i + kEdgeAhead < queue.size()) PrefetchEdges(queue[i + kEdgeAhead]);
     if (i + kTargetAhead < queue.size()) {
-      const auto next = g->OutEdges(queue[i + kTargetAhead]);
+      const auto next = OutEdges(queue[i + kTargetAhead]);
       for (size_t k = 0; k < next.size() && k < kTargetsPrefetched; k++) {
-        __builtin_prefetch(&g->mark_[next[k].target >> 6]);
+        __builtin_prefetch(&mark_[next[k].target >> 6]);
       }
     }
-    const auto edges = g->OutEdges(queue[i]);
+    const auto edges = OutEdges(queue[i]);
     for (size_t k = 0; k < edges.size(); k++) {
       if (k + kTargetsPrefetched < edges.size()) {  // objects with many pointers
-        __builtin_prefetch(&g->mark_[edges[k + kTargetsPrefetched].target >> 6]);
+        __builtin_prefetch(&mark_[edges[k + kTargetsPrefetched].target >> 6]);
       }
       mark(edges[k].target);
     }
@@ -128,15 +173,14 @@ absl::StatusOr<std::unique_ptr<ObjectGraph>> ObjectGraph::Build(const HeapIndex&
   std::vector<uint32_t>().swap(queue);
   for (uint32_t id = 0; id < n; id++) {
     uint64_t size = heap.object_size(id);
-    if (g->reachable(id)) {
-      g->reachable_objects++;
-      g->reachable_bytes += size;
+    if (reachable(id)) {
+      reachable_objects++;
+      reachable_bytes += size;
     } else {
-      g->unreachable_objects++;
-      g->unreachable_bytes += size;
+      unreachable_objects++;
+      unreachable_bytes += size;
     }
   }
-  return g;
 }
 
 }  // namespace goretain::gocore

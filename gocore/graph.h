@@ -27,6 +27,14 @@ class ObjectGraph {
   // Pointers into free slots or outside the heap are not edges.
   static absl::StatusOr<std::unique_ptr<ObjectGraph>> Build(const HeapIndex& heap,
                                                             const std::vector<Root>& roots);
+  // The same in two steps, for callers that start work needing only the edges (dominators)
+  // while the mark runs: BuildEdges records the object and root edges and marks nothing
+  // (reachable() is false for every object and the counts below are zero until Mark); Mark then
+  // (once) writes only the mark bits and the counts, never the edges, so other threads may read
+  // edges meanwhile.
+  static absl::StatusOr<std::unique_ptr<ObjectGraph>> BuildEdges(const HeapIndex& heap,
+                                                                 const std::vector<Root>& roots);
+  void Mark(const HeapIndex& heap);
 
   bool reachable(uint32_t id) const { return (mark_[id >> 6] >> (id & 63)) & 1; }
   std::span<const Edge> OutEdges(uint32_t id) const {

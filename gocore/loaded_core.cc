@@ -3,6 +3,7 @@
 #include <chrono>
 #include <thread>
 
+#include "absl/synchronization/notification.h"
 #include "base/status_macros.h"
 
 namespace goretain::gocore {
@@ -41,7 +42,7 @@ absl::StatusOr<std::unique_ptr<LoadedCore>> LoadUpToRoots(
 absl::StatusOr<std::unique_ptr<LoadedCore>> LoadCore(
     const std::string& core_path, const OpenOptions& opts,
     const std::function<void(const std::string&)>& progress,
-    const std::function<void(const LoadedCore&)>& beside_typing,
+    const std::function<void(const LoadedCore&, const WaitForTypes&)>& beside_graph,
     const std::function<void(const LoadedCore&)>& after_typing) {
   auto phase = [&](const char* name) {
     if (progress) progress(name);
@@ -49,19 +50,36 @@ absl::StatusOr<std::unique_ptr<LoadedCore>> LoadCore(
   };
   ASSIGN_OR_RETURN(auto c, LoadUpToRoots(core_path, opts, progress, /*per_object=*/true));
   auto t = phase("marking and building the reference graph");
-  ASSIGN_OR_RETURN(c->graph, ObjectGraph::Build(*c->heap, c->roots.roots));
+  ASSIGN_OR_RETURN(c->graph, ObjectGraph::BuildEdges(*c->heap, c->roots.roots));
+  // The edge scan read every object; what comes next reads little of the core's memory (type
+  // inference a few words): give its pages back now rather than keep them, as large as the heap,
+  // resident beside the arrays of the mark, types and dominators. Pages read again fault back in.
+  c->program->core().file().ReleaseResidentPages();
+  absl::Notification types_done;
+  bool types_ok = false;  // written before types_done is notified, read after
+  std::thread side;
+  if (beside_graph) {
+    side = std::thread([&] {
+      beside_graph(*c, [&] {
+        types_done.WaitForNotification();
+        return types_ok;
+      });
+    });
+  }
+  c->graph->Mark(*c->heap);
   c->mark_s = Since(t);
   t = phase("inferring types");
-  std::thread side;
-  if (beside_typing) side = std::thread([&] { beside_typing(*c); });
   auto typing = Typing::Infer(*c->program, *c->heap, *c->rtypes, *c->funcs, c->roots.roots,
                               *c->graph);
   if (!typing.ok()) {
+    types_done.Notify();
     if (side.joinable()) side.join();
     return typing.status();
   }
   c->typing = std::move(*typing);
   c->typing_s = Since(t);
+  types_ok = true;
+  types_done.Notify();
   if (after_typing) after_typing(*c);
   if (side.joinable()) side.join();
   return c;
