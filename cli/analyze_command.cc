@@ -2,10 +2,10 @@
 // goretain diff-cores A B: the retention paths that grew between two cores.
 #include <algorithm>
 #include <cstdio>
+#include <latch>
 #include <map>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "CLI/CLI.hpp"
@@ -13,7 +13,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/notification.h"
 #include "analysis/flame_svg.h"
 #include "analysis/folded.h"
 #include "analysis/frame_format.h"
@@ -98,14 +97,14 @@ absl::StatusOr<Analysis> Analyze(const std::string& core_path, const std::string
   // the edges are known (while the mark runs, then types are inferred), followed there by the
   // dominator-tree walk and, once types are known, the per-type totals; the main thread assigns
   // each object its path meanwhile.
-  absl::Notification graph_ready;
+  std::latch graph_ready(1);
   analysis::PathAssignment bfs;
   auto lc = gocore::LoadCore(
       core_path, {.exe_path = exe}, [&](const std::string& p) { progress.Phase(p); },
       [&out, &graph_ready, &progress](const gocore::LoadedCore& c,
                                       const gocore::WaitForTypes& wait_for_types) {
         out.graph = std::make_unique<analysis::HeapGraph>(*c.heap, *c.graph, c.roots.roots);
-        graph_ready.Notify();
+        graph_ready.count_down();
         out.retention = out.graph->ComputeRetention();
         out.retention.walk = out.retention.tree.MakeWalk();
         progress.Note("dominators and retained sizes done");
@@ -117,7 +116,7 @@ absl::StatusOr<Analysis> Analyze(const std::string& core_path, const std::string
         // again, and nothing after it reads the core: give those back too.
         c.program->core().file().ReleaseResidentPages();
         if (ro.kind == analysis::TreeKind::kBfs) {
-          graph_ready.WaitForNotification();
+          graph_ready.wait();
           progress.Phase("assigning each object its path (dominators alongside)");
           bfs = analysis::AssignBfsPaths(c, *out.graph, ro.max_depth);
           progress.Note("paths assigned");

@@ -1,9 +1,9 @@
 #include "gocore/loaded_core.h"
 
 #include <chrono>
+#include <latch>
 #include <thread>
 
-#include "absl/synchronization/notification.h"
 #include "base/status_macros.h"
 
 namespace goretain::gocore {
@@ -55,13 +55,13 @@ absl::StatusOr<std::unique_ptr<LoadedCore>> LoadCore(
   // inference a few words): give its pages back now rather than keep them, as large as the heap,
   // resident beside the arrays of the mark, types and dominators. Pages read again fault back in.
   c->program->core().file().ReleaseResidentPages();
-  absl::Notification types_done;
-  bool types_ok = false;  // written before types_done is notified, read after
+  std::latch types_done(1);
+  bool types_ok = false;  // written before types_done counts down, read after it opens
   std::thread side;
   if (beside_graph) {
     side = std::thread([&] {
       beside_graph(*c, [&] {
-        types_done.WaitForNotification();
+        types_done.wait();
         return types_ok;
       });
     });
@@ -72,14 +72,14 @@ absl::StatusOr<std::unique_ptr<LoadedCore>> LoadCore(
   auto typing = Typing::Infer(*c->program, *c->heap, *c->rtypes, *c->funcs, c->roots.roots,
                               *c->graph);
   if (!typing.ok()) {
-    types_done.Notify();
+    types_done.count_down();
     if (side.joinable()) side.join();
     return typing.status();
   }
   c->typing = std::move(*typing);
   c->typing_s = Since(t);
   types_ok = true;
-  types_done.Notify();
+  types_done.count_down();
   if (after_typing) after_typing(*c);
   if (side.joinable()) side.join();
   return c;
