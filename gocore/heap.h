@@ -201,6 +201,9 @@ class HeapIndex {
  private:
   HeapIndex(const Program& p, TypeTable* t) : program_(p), types_(*t), types_mut_(t) {}
   absl::Status Load(TypeTable* types, DamageCounters* damage);
+  // Calls fn(slot) for each allocated slot of span s, in slot order.
+  template <typename Fn>
+  void ForEachAllocatedSlot(const HeapSpan& s, Fn fn) const;
   // Index + 1 of the in-use span holding addr's page; 0 if none.
   __attribute__((always_inline)) uint32_t SpanAt(uint64_t addr) const {
     uint64_t page = addr / layout_.page_size;
