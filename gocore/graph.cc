@@ -105,17 +105,37 @@ absl::StatusOr<std::unique_ptr<ObjectGraph>> ObjectGraph::BuildEdges(
   }
   const uint64_t total = scanners[0].edges.size() + scanners[1].edges.size();
   if (total >= (uint64_t{1} << 32) - 1) return absl::ResourceExhaustedError("more than 2^32 edges");
-  g->edges_.reserve(total);
+  // Each chunk's place in the joined array, then the copies on both threads (split by edges):
+  // the copy and the page faults of the new array took 0.16 to 0.84 s on one thread at 40 M
+  // objects. The interior-pointer bits are set afterwards, on one thread (chunks share words).
+  std::vector<uint32_t> chunk_base(num_chunks + 1, 0);
+  for (uint32_t c = 0; c < num_chunks; c++) {
+    chunk_base[c + 1] =
+        chunk_base[c] + static_cast<uint32_t>(chunks[c].edges_end - chunks[c].edges_begin);
+  }
+  g->edges_.resize(total);  // not written: Edge() leaves it as it is
+  auto copy_chunks = [&](uint32_t c0, uint32_t c1) {
+    for (uint32_t c = c0; c < c1; c++) {
+      const Chunk& ch = chunks[c];
+      const Scanner& sc = scanners[ch.scanner];
+      for (uint32_t id = c * chunk_size; id < chunk_end(c); id++) g->row_[id] += chunk_base[c];
+      std::copy(sc.edges.begin() + ch.edges_begin, sc.edges.begin() + ch.edges_end,
+                g->edges_.begin() + chunk_base[c]);
+    }
+  };
+  const uint32_t split = static_cast<uint32_t>(
+      std::upper_bound(chunk_base.begin(), chunk_base.end(), chunk_base[num_chunks] / 2) -
+      chunk_base.begin() - 1);
+  {
+    std::jthread second(copy_chunks, split, num_chunks);
+    copy_chunks(0, split);
+  }
   g->inside_.assign((total + 63) / 64, 0);
   for (uint32_t c = 0; c < num_chunks; c++) {
     const Chunk& ch = chunks[c];
     const Scanner& sc = scanners[ch.scanner];
-    const uint32_t base = static_cast<uint32_t>(g->edges_.size());
-    for (uint32_t id = c * chunk_size; id < chunk_end(c); id++) g->row_[id] += base;
-    g->edges_.insert(g->edges_.end(), sc.edges.begin() + ch.edges_begin,
-                     sc.edges.begin() + ch.edges_end);
     for (size_t k = ch.inside_begin; k < ch.inside_end; k++) {
-      const uint64_t e = base + (sc.inside[k] - ch.edges_begin);
+      const uint64_t e = chunk_base[c] + (sc.inside[k] - ch.edges_begin);
       g->inside_[e >> 6] |= uint64_t{1} << (e & 63);
     }
   }

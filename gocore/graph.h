@@ -15,6 +15,10 @@
 namespace goretain::gocore {
 
 struct Edge {
+  // Left uninitialised when default-made, so that sizing an edge array does not write it (the
+  // graph fills its 300 MB+ of edges from two threads, each faulting in its own part).
+  Edge() {}
+  Edge(uint32_t target, uint32_t offset) : target(target), offset(offset) {}
   uint32_t target;  // object id
   uint32_t offset;  // byte offset of the pointer in the source object (or root region)
 };
