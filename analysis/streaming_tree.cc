@@ -87,7 +87,6 @@ absl::StatusOr<StreamingResult> BuildStreamingBfsTree(gocore::LoadedCore& core,
   // Blocks of at most 1 MiB, at least 8 per budget.
   SpillQueue<Item> queue(opts.queue_memory, opts.spill_dir,
                          std::clamp<size_t>(opts.queue_memory / sizeof(Item) / 8, 1024, 65536));
-  uint64_t scanned_bytes = 0, released_at = 0;
   // An object reached for the first time: marked, typed, given its path, queued.
   auto reach = [&](const gocore::HeapIndex::ObjectRef& ref, const gocore::HeapSpan& span,
                    uint32_t word, uint32_t parent, uint32_t label_id) {
@@ -128,11 +127,52 @@ absl::StatusOr<StreamingResult> BuildStreamingBfsTree(gocore::LoadedCore& core,
   // Pages of the core read so far (span records, stacks) are not needed again soon.
   const MappedFile& core_file = core.program->core().file();
   core_file.ReleaseResidentPages();
+  // Random reads of objects the walk is not scanning (a target's allocation header, a func
+  // value's code pointer, a sync.Map node's tag) go through pread: they would map a window of
+  // pages each.
+  core.program->UseFarReadsOfCore();
+  const gocore::AddressSpace& mem = core.program->mem();
   gocore::DamageCounters rescan_damage;  // headers read again when scanning: counted once
-  constexpr size_t kBatch = 128, kMaxPending = 4096;
-  std::vector<Item> batch;
-  batch.reserve(kBatch);
-  // Pointers found in the batch's objects, in order: value, offset, source (index in batch).
+
+  // The frontier is taken from the queue in chunks. Each chunk's objects are scanned in address
+  // order (phase A): their pointers are looked up and, for targets not yet marked, typed while
+  // the source's bytes are at hand; the pages of the core behind the scan are given back as it
+  // goes, so resident core pages stay within `release_core_every`. Then (phase B) the chunk's
+  // objects are taken in queue order and their edges in offset order: a target not yet marked
+  // is marked, given its path and queued. That is the order of a walk one object at a time, so
+  // the tree is the same; only where the core's bytes are read from changes.
+  // By default about 1 % of the objects and 1/256 of the heap's bytes: memory that grows with
+  // the heap as the index does, and fewer passes over a large heap.
+  const size_t chunk_max =
+      opts.chunk_objects != 0
+          ? std::min<size_t>(opts.chunk_objects, size_t{1} << 24)
+          : std::clamp<size_t>(n / 100, size_t{1} << 16, size_t{1} << 20);
+  const uint64_t chunk_words =
+      (opts.chunk_bytes != 0 ? opts.chunk_bytes
+                             : std::clamp<uint64_t>(heap.total_bytes() / 256, 2 << 20, 32 << 20)) /
+      8;
+  // Objects larger than this (a span of their own) are scanned in phase B, in queue order, their
+  // targets reached as they are found: their edges could be too many to hold.
+  constexpr uint64_t kDirectScanBytes = 32 << 10;
+  // Chunks with at most this many objects to scan skip the two phases (see below).
+  constexpr size_t kSmallChunk = 64;
+  std::vector<Item> chunk;
+  // Objects of the chunk to scan in phase A (indices in chunk, queue order), then the same in
+  // address order, by 4 KiB page (a counting sort; queue order within a page).
+  std::vector<uint32_t> to_scan, by_addr, window_count;
+  // An edge found in phase A to a target not marked then. 24 bytes.
+  struct Edge {
+    uint64_t addr;  // target
+    uint32_t id, span, word;
+    uint32_t label;  // | kBadHeader: the target's allocation header named no type (damage)
+  };
+  constexpr uint32_t kBadHeader = uint32_t{1} << 31;
+  std::vector<Edge> edges;
+  std::vector<uint32_t> edge_begin, edge_count;  // per object of the chunk: its edges
+  constexpr uint32_t kScanInB = ~uint32_t{0};     // edge_begin of an object scanned in phase B
+  std::vector<uint32_t> chunk_span;              // per object of the chunk: its span
+  // Pointers found in objects, in scan order: value, offset, source (index in chunk).
+  constexpr size_t kMaxPending = 4096;
   struct Pending {
     uint64_t value;
     uint32_t off, item;
@@ -143,7 +183,14 @@ absl::StatusOr<StreamingResult> BuildStreamingBfsTree(gocore::LoadedCore& core,
   };
   std::vector<Pending> pending;
   pending.reserve(kMaxPending);
-  auto reach_pending = [&] {
+  // Damage found reading targets' headers in phase A: counted in phase B, once per target
+  // reached, as a walk one object at a time counts it.
+  gocore::DamageCounters far_damage;
+  // Looks the pending pointers up, in passes over them (page table entry, span record,
+  // allocation bits, mark word), each pass asking for what the next one reads. In phase A
+  // (`reach_now` false) an edge is kept for each target not marked yet; in phase B the target is
+  // marked and reached at once.
+  auto resolve_pending = [&](bool reach_now) {
     for (Pending& p : pending) p.span_plus_1 = heap.PrefetchSpanRecord(p.value);
     for (Pending& p : pending) {
       if (p.span_plus_1 != 0) heap.PrefetchAllocBits(p.span_plus_1, p.value);
@@ -157,17 +204,84 @@ absl::StatusOr<StreamingResult> BuildStreamingBfsTree(gocore::LoadedCore& core,
       }
     }
     for (const Pending& p : pending) {
-      if (!p.found || !test_and_mark(p.ref.id)) continue;
-      const Item& src = batch[p.item];
+      if (!p.found) continue;
+      const Item& src = chunk[p.item];
       const gocore::HeapSpan& tspan = heap.spans()[p.ref.span];
       uint32_t label_id = 0;
-      const uint32_t word = typer->ObjectTarget(src.word, src.addr, p.off, p.interior == 0,
-                                                p.ref.addr, tspan,
-                                                heap.RecordedType(p.ref, &core.damage), &label_id);
-      reach(p.ref, tspan, word, src.node, label_id);
+      if (reach_now) {
+        if (!test_and_mark(p.ref.id)) continue;
+        const uint32_t word = typer->ObjectTarget(
+            src.word, src.addr, p.off, p.interior == 0, p.ref.addr, tspan,
+            heap.RecordedType(p.ref, &core.damage, /*far=*/true), &label_id);
+        reach(p.ref, tspan, word, src.node, label_id);
+        continue;
+      }
+      if ((mark[p.ref.id >> 6] >> (p.ref.id & 63)) & 1) continue;
+      const size_t damage_before = far_damage.size();
+      const uint32_t recorded = heap.RecordedType(p.ref, &far_damage, /*far=*/true);
+      const bool bad = far_damage.size() != damage_before;
+      far_damage.clear();
+      const uint32_t word = typer->ObjectTargetUncounted(
+          src.word, src.addr, p.off, p.interior == 0, p.ref.addr, tspan, recorded, &label_id);
+      if (edge_count[p.item]++ == 0) edge_begin[p.item] = static_cast<uint32_t>(edges.size());
+      edges.push_back({p.ref.addr, p.ref.id, p.ref.span, word, label_id | (bad ? kBadHeader : 0)});
     }
     pending.clear();
   };
+  // Pages of the core's mapping are given back once the scan has entered more than
+  // `release_core_every` bytes' worth of 64 KiB windows since the last time (a fault maps the
+  // window around the page it needs). Pending pointers are resolved first: typing them reads
+  // words of their sources.
+  const uint64_t window_budget = std::max<uint64_t>(opts.release_core_every >> 16, 1);
+  uint64_t windows = 0, last_window = ~uint64_t{0};
+  bool phase_b = false;
+  auto give_back = [&] {
+    resolve_pending(phase_b);
+    core_file.ReleaseResidentPages();
+    windows = 0;
+    last_window = ~uint64_t{0};
+  };
+  auto touch = [&](const uint8_t* p) {
+    const uint64_t w = reinterpret_cast<uintptr_t>(p) >> 16;
+    if (w == last_window) return;
+    if (windows == window_budget) give_back();
+    last_window = w;
+    windows++;
+  };
+  // Scans the chunk's object i: its pointers go to `pending`.
+  auto scan = [&](uint32_t i, const gocore::HeapSpan& span) {
+    const Item& it = chunk[i];
+    if (const uint8_t* p = mem.Ptr(it.addr, span.elemsize)) touch(p);
+    const uint32_t recorded = heap.RecordedType(span, it.addr, &rescan_damage);
+    heap.VisitPointersAt(
+        span, it.addr, recorded,
+        [&](uint64_t off, uint64_t v) {
+          heap.PrefetchPageEntry(v);
+          pending.push_back({v, static_cast<uint32_t>(off), i});
+          if (pending.size() == kMaxPending) resolve_pending(phase_b);
+        },
+        opts.release_core_every, give_back);
+  };
+  const uint64_t heap_base = heap.spans().empty() ? 0 : heap.spans().front().base;
+  auto sort_by_window = [&] {
+    uint64_t lo = ~uint64_t{0}, hi = 0;
+    for (uint32_t i : to_scan) {
+      lo = std::min(lo, (chunk[i].addr - heap_base) >> 12);
+      hi = std::max(hi, (chunk[i].addr - heap_base) >> 12);
+    }
+    by_addr.resize(to_scan.size());
+    if (hi - lo >= std::max<uint64_t>(4 * to_scan.size(), 1 << 16)) {  // a sparse heap
+      std::copy(to_scan.begin(), to_scan.end(), by_addr.begin());
+      std::sort(by_addr.begin(), by_addr.end(),
+                [&](uint32_t a, uint32_t b) { return chunk[a].addr < chunk[b].addr; });
+      return;
+    }
+    window_count.assign(hi - lo + 2, 0);
+    for (uint32_t i : to_scan) window_count[((chunk[i].addr - heap_base) >> 12) - lo + 1]++;
+    for (size_t w = 1; w < window_count.size(); w++) window_count[w] += window_count[w - 1];
+    for (uint32_t i : to_scan) by_addr[window_count[((chunk[i].addr - heap_base) >> 12) - lo]++] = i;
+  };
+
   for (size_t g0 = 0; g0 < order.size();) {
     size_t g1 = g0;
     while (g1 < order.size() && roots[order[g1]].kind == roots[order[g0]].kind) g1++;
@@ -181,41 +295,130 @@ absl::StatusOr<StreamingResult> BuildStreamingBfsTree(gocore::LoadedCore& core,
         uint32_t label_id = 0;
         const uint32_t word =
             typer->RootTarget(roots[r], off, ref->addr, span,
-                              heap.RecordedType(*ref, &core.damage), &label_id);
+                              heap.RecordedType(*ref, &core.damage, /*far=*/true), &label_id);
         reach(*ref, span, word, root_node[r], label_id);
       }
     }
-    // Objects are scanned in batches, and their pointers looked up in passes over the batch
-    // (page table entry, span record, allocation bits, mark word), each pass asking for what the
-    // next one reads: the lookups of one pointer depend on each other, those of different
-    // pointers do not. Targets are still reached in queue order, then pointer order.
     for (;;) {
-      batch.clear();
-      Item item;
-      while (batch.size() < kBatch && queue.Pop(&item)) batch.push_back(item);
-      if (batch.empty()) break;
-      for (const Item& it : batch) heap.PrefetchPageEntry(it.addr);
-      for (const Item& it : batch) heap.PrefetchObject(it.addr);
-      for (uint32_t i = 0; i < batch.size(); i++) {
-        const Item& it = batch[i];
-        const gocore::HeapSpan* span = heap.SpanOf(it.addr);
-        if (span == nullptr) continue;  // cannot happen: items come from FindObjectRef
-        scanned_bytes += span->elemsize;
-        const uint32_t recorded = heap.RecordedType(*span, it.addr, &rescan_damage);
-        heap.VisitPointersAt(
-            *span, it.addr, recorded,
-            [&](uint64_t off, uint64_t v) {
-              heap.PrefetchPageEntry(v);
-              pending.push_back({v, static_cast<uint32_t>(off), i});
-              if (pending.size() == kMaxPending) reach_pending();
-            },
-            opts.release_core_every, [&core_file] { core_file.ReleaseResidentPages(); });
-        if (scanned_bytes - released_at >= opts.release_core_every) {
-          core_file.ReleaseResidentPages();
-          released_at = scanned_bytes;
+      chunk.clear();
+      to_scan.clear();
+      chunk_span.clear();
+      edge_begin.clear();
+      edge_count.clear();
+      // Objects to scan in phase A, and the words they hold: a bound on the edges kept.
+      // Taken from the queue 64 at a time, their spans looked up in passes (page table entry,
+      // then span record) so that the cache misses of different objects overlap.
+      uint64_t words = 0;
+      for (;;) {
+        const size_t first = chunk.size();
+        Item item;
+        while (chunk.size() < std::min(first + 64, chunk_max) && queue.Pop(&item)) {
+          chunk.push_back(item);
+          heap.PrefetchPageEntry(item.addr);
+        }
+        if (chunk.size() == first) break;
+        for (size_t i = first; i < chunk.size(); i++) {
+          chunk_span.push_back(heap.PrefetchSpanRecord(chunk[i].addr));  // index + 1
+        }
+        for (size_t i = first; i < chunk.size(); i++) {
+          edge_begin.push_back(0);
+          edge_count.push_back(0);
+          if (chunk_span[i] == 0) continue;  // cannot happen: items come from FindObjectRef
+          const gocore::HeapSpan& span = heap.spans()[--chunk_span[i]];
+          if (span.layout == gocore::PointerLayout::kNoScan) continue;
+          // Large objects, and those taken past the chunk's budget of words, are scanned in
+          // phase B.
+          if (span.elemsize > kDirectScanBytes || words >= chunk_words) {
+            edge_begin.back() = kScanInB;
+            continue;
+          }
+          words += span.elemsize / 8;
+          to_scan.push_back(static_cast<uint32_t>(i));
+        }
+        if (chunk.size() == chunk_max || words >= chunk_words) break;
+      }
+      if (chunk.empty()) break;
+      if (to_scan.size() <= kSmallChunk) {
+        // Few objects to scan (the tail of a linked list is one per step): read where they are,
+        // in queue order, their targets reached at once.
+        phase_b = true;
+        for (uint32_t i = 0; i < chunk.size(); i++) {
+          const gocore::HeapSpan& span = heap.spans()[chunk_span[i]];
+          if (span.layout != gocore::PointerLayout::kNoScan) scan(i, span);
+        }
+        resolve_pending(true);
+        continue;
+      }
+      // Phase A: the chunk's objects with pointers, in address order.
+      phase_b = false;
+      sort_by_window();
+      edges.clear();
+      for (size_t k = 0; k < by_addr.size(); k++) {
+        // The chunk's records are read in an order unrelated to theirs: asked for ahead.
+        if (k + 16 < by_addr.size()) {
+          __builtin_prefetch(&chunk[by_addr[k + 16]]);
+          __builtin_prefetch(&chunk_span[by_addr[k + 16]]);
+        }
+        if (k + 8 < by_addr.size()) __builtin_prefetch(&heap.spans()[chunk_span[by_addr[k + 8]]]);
+        const uint32_t i = by_addr[k];
+        scan(i, heap.spans()[chunk_span[i]]);
+      }
+      resolve_pending(false);
+      // Phase B: queue order.
+      phase_b = true;
+      // Edges were kept in address order and are read in queue order: two cursors run ahead
+      // of the loop over the same sequence, asking for edges 16 ahead and for the mark words
+      // and spans of their targets 8 ahead.
+      struct Cursor {
+        uint32_t i = 0, e = 0, left = 0;
+      };
+      auto advance = [&](Cursor& c) -> const Edge* {
+        while (c.left == 0) {
+          if (c.i >= chunk.size()) return nullptr;
+          if (edge_begin[c.i] != kScanInB) {
+            c.e = edge_begin[c.i];
+            c.left = edge_count[c.i];
+          }
+          c.i++;
+        }
+        c.left--;
+        return &edges[c.e++];
+      };
+      Cursor far_ahead, near_ahead;
+      auto step_ahead = [&] {
+        if (const Edge* x = advance(far_ahead)) __builtin_prefetch(x);
+        if (const Edge* x = advance(near_ahead)) {
+          __builtin_prefetch(&mark[x->id >> 6]);
+          __builtin_prefetch(&heap.spans()[x->span]);
+        }
+      };
+      for (int k = 0; k < 16; k++) {
+        if (const Edge* x = advance(far_ahead)) __builtin_prefetch(x);
+      }
+      for (int k = 0; k < 8; k++) {
+        if (const Edge* x = advance(near_ahead)) {
+          __builtin_prefetch(&mark[x->id >> 6]);
+          __builtin_prefetch(&heap.spans()[x->span]);
         }
       }
-      reach_pending();
+      for (uint32_t i = 0; i < chunk.size(); i++) {
+        const Item src = chunk[i];
+        if (edge_begin[i] == kScanInB) {
+          scan(i, heap.spans()[chunk_span[i]]);
+          resolve_pending(true);
+          continue;
+        }
+        for (uint32_t e = edge_begin[i], end = e + edge_count[i]; e < end; e++) {
+          step_ahead();
+          const Edge& edge = edges[e];
+          if (!test_and_mark(edge.id)) continue;
+          if (edge.label & kBadHeader) core.damage["bad_type_pointer"]++;
+          const gocore::HeapSpan& tspan = heap.spans()[edge.span];
+          typer->Count(edge.word, tspan.elemsize);
+          reach({edge.id, edge.span, edge.addr}, tspan, edge.word, src.node,
+                edge.label & ~kBadHeader);
+        }
+      }
     }
     if (!queue.status().ok()) return queue.status();
     g0 = g1;

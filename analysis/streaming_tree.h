@@ -28,9 +28,16 @@ struct StreamingOptions {
   // ($TMPDIR or /tmp when empty).
   size_t queue_memory = 16 << 20;
   std::string spill_dir;
-  // Resident pages of the core file are given back after every this many bytes of objects
-  // scanned (the core is mapped; its pages would otherwise stay resident up to the heap's size).
-  uint64_t release_core_every = 128 << 20;
+  // The frontier is scanned in chunks of at most this many objects (36 bytes each while the
+  // chunk is scanned) holding at most about this many bytes of objects with pointers (a bound on
+  // the edges a chunk keeps: 24 bytes per pointer word). 0: 1 % of the heap's objects (at least
+  // 65,536, at most 2^20) and 1/256 of its bytes (2 to 32 MiB).
+  size_t chunk_objects = 0;
+  uint64_t chunk_bytes = 0;
+  // The core is mapped: its pages that the walk maps are given back once it has entered this
+  // many bytes' worth of 64 KiB windows (otherwise they would stay resident up to the heap's
+  // size).
+  uint64_t release_core_every = 4 << 20;
   // Called now and then with the objects reached so far.
   std::function<void(uint64_t reached)> progress;
 };

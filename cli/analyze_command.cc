@@ -37,7 +37,7 @@ struct AnalyzeArgs {
   int max_depth = 32;
   int top = 10;
   bool low_memory = false;
-  double queue_memory_mib = 16;  // --low-memory: frontier kept in memory before spilling
+  double queue_memory_mib = 4;  // --low-memory: frontier kept in memory before spilling
 };
 
 using analysis::TypeTotal;

@@ -1,5 +1,7 @@
 #include "gocore/address_space.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 
 namespace goretain::gocore {
@@ -78,6 +80,30 @@ bool AddressSpace::Read(uint64_t addr, void* out, size_t n) const {
       std::memcpy(dst, r.data + (addr - r.start), chunk);
     } else {
       std::memset(dst, 0, chunk);
+    }
+    dst += chunk;
+    addr += chunk;
+    n -= chunk;
+  }
+  return true;
+}
+
+bool AddressSpace::ReadFar(uint64_t addr, void* out, size_t n) const {
+  if (far_fd_ < 0) return Read(addr, out, n);
+  auto* dst = static_cast<uint8_t*>(out);
+  while (n > 0) {
+    int i = Find(addr);
+    if (i < 0) return false;
+    const Range& r = ranges_[i];
+    const size_t chunk = std::min<uint64_t>(n, r.end - addr);
+    const uint8_t* src = r.data == nullptr ? nullptr : r.data + (addr - r.start);
+    if (src == nullptr) {
+      std::memset(dst, 0, chunk);
+    } else if (src >= far_base_ && src + chunk <= far_base_ + far_size_) {
+      const ssize_t got = ::pread(far_fd_, dst, chunk, src - far_base_);
+      if (got != static_cast<ssize_t>(chunk)) return false;
+    } else {
+      std::memcpy(dst, src, chunk);
     }
     dst += chunk;
     addr += chunk;

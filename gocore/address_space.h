@@ -20,9 +20,13 @@ class AddressSpace {
  public:
   enum class Source : uint8_t { kCore, kExecutable, kZero };
   AddressSpace() = default;
-  AddressSpace(const AddressSpace& o) : ranges_(o.ranges_) {}
+  AddressSpace(const AddressSpace& o)
+      : ranges_(o.ranges_), far_fd_(o.far_fd_), far_base_(o.far_base_), far_size_(o.far_size_) {}
   AddressSpace& operator=(const AddressSpace& o) {
     ranges_ = o.ranges_;
+    far_fd_ = o.far_fd_;
+    far_base_ = o.far_base_;
+    far_size_ = o.far_size_;
     last_.store(0, std::memory_order_relaxed);
     return *this;
   }
@@ -54,6 +58,27 @@ class AddressSpace {
   std::optional<std::string> ReadCString(uint64_t addr, size_t max_len = 4096) const;
   std::optional<std::string> ReadBytes(uint64_t addr, size_t n) const;
 
+  // Reads for a walk that must not keep pages of a mapped file resident (the one-pass tree reads
+  // a few words of objects it is not scanning, all over the heap): once SetFarFile is called,
+  // ReadFar and the *Far readers copy bytes of ranges mapped from [base, base+size) of the file
+  // open as `fd` with pread, which leaves the mapping's pages alone. Before, they are Read.
+  void SetFarFile(int fd, const uint8_t* base, size_t size) {
+    far_fd_ = fd;
+    far_base_ = base;
+    far_size_ = size;
+  }
+  bool ReadFar(uint64_t addr, void* out, size_t n) const;
+  std::optional<uint64_t> ReadU64Far(uint64_t addr) const {
+    uint64_t v;
+    if (!ReadFar(addr, &v, 8)) return std::nullopt;
+    return v;
+  }
+  std::optional<uint8_t> ReadU8Far(uint64_t addr) const {
+    uint8_t v;
+    if (!ReadFar(addr, &v, 1)) return std::nullopt;
+    return v;
+  }
+
   bool Contains(uint64_t addr) const { return Find(addr) >= 0; }
   // Whether every byte of [addr, addr+n) is present (so a Read of it would succeed).
   bool Present(uint64_t addr, uint64_t n) const;
@@ -74,6 +99,9 @@ class AddressSpace {
  private:
   int Find(uint64_t addr) const;
   std::vector<Range> ranges_;  // sorted by start, non-overlapping
+  int far_fd_ = -1;
+  const uint8_t* far_base_ = nullptr;
+  size_t far_size_ = 0;
   mutable std::atomic<int> last_{0};
 };
 

@@ -104,7 +104,15 @@ absl::Status HeapIndex::Load(TypeTable* types, DamageCounters* damage) {
   };
   std::vector<Pending> pending;
   std::vector<uint8_t> rec(sf.size);
+  // Without per-object arrays (a walk that keeps its memory small), the core's pages read here
+  // (span records, allocation bits) are given back every so many spans rather than kept
+  // resident, about 100 bytes per span.
+  uint64_t read_spans = 0;
+  auto read_one_span = [&] {
+    if (!per_object_ && ++read_spans % 8192 == 0) program_.core().file().ReleaseResidentPages();
+  };
   for (uint64_t sp : span_ptrs) {
+    read_one_span();
     if (!mem.Read(sp, rec.data(), rec.size())) {
       (*damage)["unreadable_span"]++;
       continue;
@@ -160,6 +168,7 @@ absl::Status HeapIndex::Load(TypeTable* types, DamageCounters* damage) {
   uint64_t count = 0, words = 0;
   uint64_t prev_end = 0;
   for (Pending& pd : pending) {
+    read_one_span();
     const HeapSpan& s = pd.span;
     if (s.base < prev_end) {
       (*damage)["overlapping_span"]++;
@@ -180,6 +189,7 @@ absl::Status HeapIndex::Load(TypeTable* types, DamageCounters* damage) {
   spans_.reserve(pending.size());
   uint32_t w0 = 0;
   for (const Pending& pd : pending) {
+    read_one_span();
     HeapSpan s = pd.span;
     if (s.nelems == 0) continue;
     bits.resize((s.nelems + 7) / 8);
@@ -278,11 +288,11 @@ absl::Status HeapIndex::Load(TypeTable* types, DamageCounters* damage) {
   return absl::OkStatus();
 }
 
-uint32_t HeapIndex::RecordedType(const HeapSpan& s, uint64_t addr,
-                                 DamageCounters* damage) const {
+uint32_t HeapIndex::RecordedType(const HeapSpan& s, uint64_t addr, DamageCounters* damage,
+                                 bool far) const {
   if (s.layout == PointerLayout::kLargeType) return s.large_type;
   if (s.layout != PointerLayout::kHeader) return 0;
-  auto tp = program_.mem().ReadU64(addr);
+  auto tp = far ? program_.mem().ReadU64Far(addr) : program_.mem().ReadU64(addr);
   if (!tp || *tp == 0) return 0;
   auto ti = types_mut_->Intern(*tp);
   if (!ti.ok()) {

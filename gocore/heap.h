@@ -164,9 +164,11 @@ class HeapIndex {
   // span's largeType), as a TypeTable index; 0 if none. Without per-object arrays it is read from
   // the core and interned in the TypeTable given to Build (not thread-safe then); damaged headers
   // are counted in `damage`.
-  uint32_t RecordedType(const HeapSpan& s, uint64_t addr, DamageCounters* damage) const;
-  uint32_t RecordedType(const ObjectRef& o, DamageCounters* damage) const {
-    return per_object_ ? type_[o.id] : RecordedType(spans_[o.span], o.addr, damage);
+  // With `far`, the header is read with AddressSpace::ReadFar.
+  uint32_t RecordedType(const HeapSpan& s, uint64_t addr, DamageCounters* damage,
+                        bool far = false) const;
+  uint32_t RecordedType(const ObjectRef& o, DamageCounters* damage, bool far = false) const {
+    return per_object_ ? type_[o.id] : RecordedType(spans_[o.span], o.addr, damage, far);
   }
 
   // Calls fn(offset, value) for every pointer word of the object whose value is non-zero; offset

@@ -37,6 +37,11 @@ class Program {
   const ExecutableFile& exe() const { return *exe_; }
   const DwarfInfo& dwarf() const { return *dwarf_; }
   const AddressSpace& mem() const { return mem_; }
+  // From now on, AddressSpace::ReadFar reads the core's bytes with pread (for analyze --low-memory,
+  // whose random reads should not keep the core's pages resident).
+  void UseFarReadsOfCore() {
+    mem_.SetFarFile(core_->file().fd(), core_->file().data(), core_->file().size());
+  }
   // Fuzzing only: lets a fuzz target lay its input over the core's memory (tests/fuzz).
   AddressSpace* mutable_mem_for_fuzzing() { return &mem_; }
   const BuildInfo& build_info() const { return build_info_; }

@@ -48,7 +48,11 @@ void CollectSpecialRoots(const Program& p, const FuncTable& ft, const HeapIndex&
     } else if (auto c = d.FieldPath("runtime.specialCleanup", "fn"); c.ok()) {
       cleanup_words = {c->offset};
     }
+    uint64_t visited = 0;
     for (const HeapSpan& s : heap.spans()) {
+      // Every span record is read once: its pages are not kept resident (about 100 bytes a
+      // span; they would stay mapped until the analysis gives them back).
+      if (++visited % 8192 == 0) p.core().file().ReleaseResidentPages();
       uint64_t sp = mem.ReadU64(s.mspan + specials_f->offset).value_or(0);
       for (int n = 0; sp != 0 && n < kMaxListLength; n++) {
         uint64_t off = 0;

@@ -398,7 +398,7 @@ class Typing::Engine {
     }
     *tagged = r.tagged;
     if (!r.tagged) return die;
-    auto b = mem_.ReadU8(value_addr + r.tag_offset);
+    auto b = mem_.ReadU8Far(value_addr + r.tag_offset);  // in the target
     if (!b) return die;
     return *b ? r.when_set : r.when_clear;
   }
@@ -612,7 +612,7 @@ class Typing::Engine {
         ti = string_type_;
         break;
       case SlotKind::kFunc: {
-        uint64_t pc = mem_.ReadU64(v).value_or(0);
+        uint64_t pc = mem_.ReadU64Far(v).value_or(0);  // in the target
         if (auto f = ft_.FindFunc(pc)) ti = Closure(*f);
         if (ti == 0 || v != obj) return 0;
         return ti;
@@ -769,6 +769,18 @@ uint32_t StreamingTyper::ObjectTarget(uint32_t source_word, uint64_t source_addr
   e.CountBytes(word, span.elemsize);
   return word;
 }
+
+uint32_t StreamingTyper::ObjectTargetUncounted(uint32_t source_word, uint64_t source_addr,
+                                               uint32_t offset, bool at_start,
+                                               uint64_t target_addr, const HeapSpan& span,
+                                               uint32_t recorded, uint32_t* label_id) {
+  Typing::Engine& e = *engine_;
+  *label_id = e.LabelIdOf(source_word, offset);
+  const auto* slot = e.SlotAt(source_word, offset);
+  return e.TargetWord(slot, source_addr + offset, at_start, target_addr, span, recorded);
+}
+
+void StreamingTyper::Count(uint32_t word, uint64_t size) { engine_->CountBytes(word, size); }
 
 std::string StreamingTyper::NameOfWord(uint32_t word, uint64_t size) const {
   return typing_->NameOfWord(word, size);

@@ -135,6 +135,12 @@ class StreamingTyper {
   uint32_t ObjectTarget(uint32_t source_word, uint64_t source_addr, uint32_t offset,
                         bool at_start, uint64_t target_addr, const HeapSpan& span,
                         uint32_t recorded, uint32_t* label_id);
+  // ObjectTarget without adding the target's bytes to typed_bytes() or untyped_bytes() (for
+  // a walk that asks before it knows whether the target is new): Count them once it is.
+  uint32_t ObjectTargetUncounted(uint32_t source_word, uint64_t source_addr, uint32_t offset,
+                                 bool at_start, uint64_t target_addr, const HeapSpan& span,
+                                 uint32_t recorded, uint32_t* label_id);
+  void Count(uint32_t word, uint64_t size);
   // Display name for an object of `size` bytes ("T", "[]T", "unk<size>").
   std::string NameOfWord(uint32_t word, uint64_t size) const;
   std::string label(uint32_t id) const;
