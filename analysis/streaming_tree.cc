@@ -282,6 +282,15 @@ absl::StatusOr<StreamingResult> BuildStreamingBfsTree(gocore::LoadedCore& core,
     for (uint32_t i : to_scan) by_addr[window_count[((chunk[i].addr - heap_base) >> 12) - lo]++] = i;
   };
 
+  // Sized once (a vector that doubles holds both copies while it grows). A chunk's edges are at
+  // most its objects' pointer words: the budget, plus the last object taken (at most 4,096).
+  chunk.reserve(chunk_max);
+  to_scan.reserve(chunk_max);
+  by_addr.reserve(chunk_max);
+  chunk_span.reserve(chunk_max);
+  edge_begin.reserve(chunk_max);
+  edge_count.reserve(chunk_max);
+  edges.reserve(chunk_words + kDirectScanBytes / 8);
   for (size_t g0 = 0; g0 < order.size();) {
     size_t g1 = g0;
     while (g1 < order.size() && roots[order[g1]].kind == roots[order[g0]].kind) g1++;
@@ -404,8 +413,11 @@ absl::StatusOr<StreamingResult> BuildStreamingBfsTree(gocore::LoadedCore& core,
       for (uint32_t i = 0; i < chunk.size(); i++) {
         const Item src = chunk[i];
         if (edge_begin[i] == kScanInB) {
-          scan(i, heap.spans()[chunk_span[i]]);
+          const gocore::HeapSpan& span = heap.spans()[chunk_span[i]];
+          scan(i, span);
           resolve_pending(true);
+          // What a large object mapped is not counted in windows: given back at once.
+          if (span.elemsize > kDirectScanBytes) give_back();
           continue;
         }
         for (uint32_t e = edge_begin[i], end = e + edge_count[i]; e < end; e++) {

@@ -88,8 +88,56 @@ bool AddressSpace::Read(uint64_t addr, void* out, size_t n) const {
   return true;
 }
 
+struct AddressSpace::FarFile {
+  static constexpr size_t kPage = 1024, kPages = 1024;
+  int fd;
+  const uint8_t* base;
+  size_t size;
+  uint64_t tag[kPages] = {};  // file page + 1 held by each slot; 0: none
+  uint32_t valid[kPages] = {};  // bytes read into the slot (short at the end of the file)
+  std::unique_ptr<uint8_t[]> pages{new uint8_t[kPages * kPage]};
+
+  // Copies n bytes at file offset `off` (within one page or more) through the cache.
+  bool Read(uint64_t off, uint8_t* dst, size_t n) {
+    while (n > 0) {
+      const uint64_t page = off / kPage;
+      const size_t slot = page % kPages;
+      uint8_t* buf = pages.get() + slot * kPage;
+      if (tag[slot] != page + 1) {
+        const ssize_t got = ::pread(fd, buf, kPage, static_cast<off_t>(page * kPage));
+        if (got <= 0) return false;
+        tag[slot] = page + 1;
+        valid[slot] = static_cast<uint32_t>(got);
+      }
+      const size_t in = off % kPage, take = std::min(n, kPage - in);
+      if (in + take > valid[slot]) return false;
+      std::memcpy(dst, buf + in, take);
+      dst += take;
+      off += take;
+      n -= take;
+    }
+    return true;
+  }
+};
+
+AddressSpace::AddressSpace() = default;
+AddressSpace::~AddressSpace() = default;
+
+AddressSpace::AddressSpace(const AddressSpace& o) : ranges_(o.ranges_) {}
+
+AddressSpace& AddressSpace::operator=(const AddressSpace& o) {
+  ranges_ = o.ranges_;
+  last_.store(0, std::memory_order_relaxed);
+  far_.reset();
+  return *this;
+}
+
+void AddressSpace::SetFarFile(int fd, const uint8_t* base, size_t size) {
+  far_.reset(new FarFile{fd, base, size});
+}
+
 bool AddressSpace::ReadFar(uint64_t addr, void* out, size_t n) const {
-  if (far_fd_ < 0) return Read(addr, out, n);
+  if (far_ == nullptr) return Read(addr, out, n);
   auto* dst = static_cast<uint8_t*>(out);
   while (n > 0) {
     int i = Find(addr);
@@ -99,9 +147,8 @@ bool AddressSpace::ReadFar(uint64_t addr, void* out, size_t n) const {
     const uint8_t* src = r.data == nullptr ? nullptr : r.data + (addr - r.start);
     if (src == nullptr) {
       std::memset(dst, 0, chunk);
-    } else if (src >= far_base_ && src + chunk <= far_base_ + far_size_) {
-      const ssize_t got = ::pread(far_fd_, dst, chunk, src - far_base_);
-      if (got != static_cast<ssize_t>(chunk)) return false;
+    } else if (src >= far_->base && src + chunk <= far_->base + far_->size) {
+      if (!far_->Read(src - far_->base, dst, chunk)) return false;
     } else {
       std::memcpy(dst, src, chunk);
     }
