@@ -159,7 +159,7 @@ absl::StatusOr<StreamingResult> BuildStreamingBfsTree(gocore::LoadedCore& core,
   std::vector<Item> chunk;
   // Objects of the chunk to scan in phase A (indices in chunk, queue order), then the same in
   // address order, by 4 KiB page (a counting sort; queue order within a page).
-  std::vector<uint32_t> to_scan, by_addr, window_count;
+  std::vector<uint32_t> to_scan, by_addr, page_count;
   // An edge found in phase A to a target not marked then. 24 bytes.
   struct Edge {
     uint64_t addr;  // target
@@ -263,7 +263,7 @@ absl::StatusOr<StreamingResult> BuildStreamingBfsTree(gocore::LoadedCore& core,
         opts.release_core_every, give_back);
   };
   const uint64_t heap_base = heap.spans().empty() ? 0 : heap.spans().front().base;
-  auto sort_by_window = [&] {
+  auto sort_by_page = [&] {
     uint64_t lo = ~uint64_t{0}, hi = 0;
     for (uint32_t i : to_scan) {
       lo = std::min(lo, (chunk[i].addr - heap_base) >> 12);
@@ -276,10 +276,10 @@ absl::StatusOr<StreamingResult> BuildStreamingBfsTree(gocore::LoadedCore& core,
                 [&](uint32_t a, uint32_t b) { return chunk[a].addr < chunk[b].addr; });
       return;
     }
-    window_count.assign(hi - lo + 2, 0);
-    for (uint32_t i : to_scan) window_count[((chunk[i].addr - heap_base) >> 12) - lo + 1]++;
-    for (size_t w = 1; w < window_count.size(); w++) window_count[w] += window_count[w - 1];
-    for (uint32_t i : to_scan) by_addr[window_count[((chunk[i].addr - heap_base) >> 12) - lo]++] = i;
+    page_count.assign(hi - lo + 2, 0);
+    for (uint32_t i : to_scan) page_count[((chunk[i].addr - heap_base) >> 12) - lo + 1]++;
+    for (size_t w = 1; w < page_count.size(); w++) page_count[w] += page_count[w - 1];
+    for (uint32_t i : to_scan) by_addr[page_count[((chunk[i].addr - heap_base) >> 12) - lo]++] = i;
   };
 
   // Sized once (a vector that doubles holds both copies while it grows). A chunk's edges are at
@@ -360,7 +360,7 @@ absl::StatusOr<StreamingResult> BuildStreamingBfsTree(gocore::LoadedCore& core,
       }
       // Phase A: the chunk's objects with pointers, in address order.
       phase_b = false;
-      sort_by_window();
+      sort_by_page();
       edges.clear();
       for (size_t k = 0; k < by_addr.size(); k++) {
         // The chunk's records are read in an order unrelated to theirs: asked for ahead.
@@ -375,41 +375,6 @@ absl::StatusOr<StreamingResult> BuildStreamingBfsTree(gocore::LoadedCore& core,
       resolve_pending(false);
       // Phase B: queue order.
       phase_b = true;
-      // Edges were kept in address order and are read in queue order: two cursors run ahead
-      // of the loop over the same sequence, asking for edges 16 ahead and for the mark words
-      // and spans of their targets 8 ahead.
-      struct Cursor {
-        uint32_t i = 0, e = 0, left = 0;
-      };
-      auto advance = [&](Cursor& c) -> const Edge* {
-        while (c.left == 0) {
-          if (c.i >= chunk.size()) return nullptr;
-          if (edge_begin[c.i] != kScanInB) {
-            c.e = edge_begin[c.i];
-            c.left = edge_count[c.i];
-          }
-          c.i++;
-        }
-        c.left--;
-        return &edges[c.e++];
-      };
-      Cursor far_ahead, near_ahead;
-      auto step_ahead = [&] {
-        if (const Edge* x = advance(far_ahead)) __builtin_prefetch(x);
-        if (const Edge* x = advance(near_ahead)) {
-          __builtin_prefetch(&mark[x->id >> 6]);
-          __builtin_prefetch(&heap.spans()[x->span]);
-        }
-      };
-      for (int k = 0; k < 16; k++) {
-        if (const Edge* x = advance(far_ahead)) __builtin_prefetch(x);
-      }
-      for (int k = 0; k < 8; k++) {
-        if (const Edge* x = advance(near_ahead)) {
-          __builtin_prefetch(&mark[x->id >> 6]);
-          __builtin_prefetch(&heap.spans()[x->span]);
-        }
-      }
       for (uint32_t i = 0; i < chunk.size(); i++) {
         const Item src = chunk[i];
         if (edge_begin[i] == kScanInB) {
@@ -421,7 +386,6 @@ absl::StatusOr<StreamingResult> BuildStreamingBfsTree(gocore::LoadedCore& core,
           continue;
         }
         for (uint32_t e = edge_begin[i], end = e + edge_count[i]; e < end; e++) {
-          step_ahead();
           const Edge& edge = edges[e];
           if (!test_and_mark(edge.id)) continue;
           if (edge.label & kBadHeader) core.damage["bad_type_pointer"]++;
