@@ -761,12 +761,9 @@ uint32_t StreamingTyper::RootTarget(const Root& root, uint32_t offset, uint64_t 
 uint32_t StreamingTyper::ObjectTarget(uint32_t source_word, uint64_t source_addr, uint32_t offset,
                                       bool at_start, uint64_t target_addr, const HeapSpan& span,
                                       uint32_t recorded, uint32_t* label_id) {
-  Typing::Engine& e = *engine_;
-  *label_id = e.LabelIdOf(source_word, offset);
-  const auto* slot = e.SlotAt(source_word, offset);
-  const uint32_t word =
-      e.TargetWord(slot, source_addr + offset, at_start, target_addr, span, recorded);
-  e.CountBytes(word, span.elemsize);
+  const uint32_t word = ObjectTargetUncounted(source_word, source_addr, offset, at_start,
+                                              target_addr, span, recorded, label_id);
+  Count(word, span.elemsize);
   return word;
 }
 
