@@ -52,8 +52,14 @@ absl::Status HeapIndex::Load(TypeTable* types, DamageCounters* damage) {
   const DwarfInfo& d = program_.dwarf();
   const AddressSpace& mem = program_.mem();
   ASSIGN_OR_RETURN(int64_t page_size, program_.Constant("runtime._PageSize", "runtime.pageSize"));
+  if (page_size <= 0 || uint64_t(page_size) > kArenaBytes || (page_size & (page_size - 1)) != 0) {
+    return absl::DataLossError(
+        absl::StrFormat("runtime page size %d is not a power of two up to 64 MiB", page_size));
+  }
   layout_.page_size = static_cast<uint64_t>(page_size);
   pages_per_arena_ = kArenaBytes / layout_.page_size;
+  page_shift_ = static_cast<unsigned>(__builtin_ctzll(layout_.page_size));
+  arena_shift_ = static_cast<unsigned>(__builtin_ctzll(pages_per_arena_));
   ASSIGN_OR_RETURN(int64_t min_hdr, program_.Constant("runtime.minSizeForMallocHeader",
                                                       "internal/runtime/gc.MinSizeForMallocHeader"));
   layout_.min_size_for_malloc_header = static_cast<uint64_t>(min_hdr);
