@@ -243,7 +243,7 @@ class Typing::Engine {
     }
     if (ti == 0 && slot != nullptr) {
       ti = InferTarget(*slot, at_start, [word_addr] { return word_addr; },
-                       [&] { return target_addr + Base(header); });
+                       [&] { return target_addr + Base(header); }, target_addr + span.elemsize);
     }
     if (ti == 0) ti = name_only;
     uint32_t word = ti | header;
@@ -380,8 +380,10 @@ class Typing::Engine {
   }
 
   // Types whose real layout depends on a tag in the value: sync.Map's HashTrieMap stores
-  // *node[K,V] that are entry[K,V] or indirect[K,V] according to node.isEntry.
-  DieOffset Refine(DieOffset die, uint64_t value_addr, bool* tagged) {
+  // *node[K,V] that are entry[K,V] or indirect[K,V] according to node.isEntry. When only one
+  // of the two fits between `value_addr` and `object_end` (the end of the object holding it),
+  // that one, without reading the tag: the read would be the walk's only access to the target.
+  DieOffset Refine(DieOffset die, uint64_t value_addr, uint64_t object_end, bool* tagged) {
     auto [it, fresh] = refine_.try_emplace(die);
     Refinement& r = it->second;
     if (fresh) {
@@ -394,10 +396,17 @@ class Typing::Engine {
         r.tag_offset = is_entry->offset;
         r.when_set = d_.TypeByName("internal/sync.entry[" + args).value_or(die);
         r.when_clear = d_.TypeByName("internal/sync.indirect[" + args).value_or(die);
+        r.set_size = d_.TypeSize(r.when_set).value_or(0);
+        r.clear_size = d_.TypeSize(r.when_clear).value_or(0);
       }
     }
     *tagged = r.tagged;
     if (!r.tagged) return die;
+    if (value_addr < object_end && r.set_size != 0 && r.clear_size != 0) {
+      const uint64_t room = object_end - value_addr;
+      const bool set_fits = r.set_size <= room, clear_fits = r.clear_size <= room;
+      if (set_fits != clear_fits) return set_fits ? r.when_set : r.when_clear;
+    }
     auto b = mem_.ReadU8Far(value_addr + r.tag_offset);  // in the target
     if (!b) return die;
     return *b ? r.when_set : r.when_clear;
@@ -563,9 +572,10 @@ class Typing::Engine {
     // Untyped, or a heap record without a layout (its word holds at most kAfterHeader).
     const uint32_t header = t_.type_[target];
     if ((header & kTypeMask) != 0) return;
+    const uint64_t target_addr = heap_.object_addr(target);
     const uint32_t ti = InferTarget(
         s, at_start, [&] { return AddressOf(value) + s.offset; },
-        [&] { return heap_.object_addr(target) + Base(header); });
+        [&] { return target_addr + Base(header); }, target_addr + heap_.object_size(target));
     if (ti == 0) return;
     t_.type_[target] = ti | header;
     queue->push_back(target);
@@ -574,21 +584,22 @@ class Typing::Engine {
  public:
   // The type slot `s` proves for the object it points to (0: none). `word_addr()` is the
   // address of the slot's word, `target_value()` that of the target's first value (its address
-  // past any allocation header); both are asked for only when needed. `at_start` as for Apply.
+  // past any allocation header); both are asked for only when needed. `target_end` is where the
+  // target object ends. `at_start` as for Apply.
   template <typename WordAddr, typename TargetValue>
   uint32_t InferTarget(const Slot& s, bool at_start, WordAddr&& word_addr_fn,
-                       TargetValue&& target_value) {
+                       TargetValue&& target_value, uint64_t target_end) {
     if (at_start && s.target_type != 0 &&
         (s.kind == SlotKind::kPtr || s.kind == SlotKind::kSlice || s.kind == SlotKind::kChanBuf)) {
       return t_.types_[s.target_type].size == 0 ? 0 : s.target_type;
     }
-    return InferAt(s, at_start, word_addr_fn(), target_value);
+    return InferAt(s, at_start, word_addr_fn(), target_value, target_end);
   }
 
  private:
   template <typename TargetValue>
   uint32_t InferAt(const Slot& s, bool at_start, const uint64_t word_addr,
-                   TargetValue& target_value) {
+                   TargetValue& target_value, uint64_t target_end) {
     uint64_t v = mem_.ReadU64(word_addr).value_or(0);
     // The target's address: where the graph saw the pointer at the target's first byte, the
     // pointer itself (word_addr is the edge's word), which spares the index's random reads.
@@ -649,7 +660,7 @@ class Typing::Engine {
           // The data word is the value itself (a pointer-shaped type): type what it points at.
           const Layout& L = LayoutOf(die);
           if (const Slot* inner = Find(L, 0)) {
-            return InferAt(*inner, /*at_start=*/false, word_addr, target_value);
+            return InferAt(*inner, /*at_start=*/false, word_addr, target_value, target_end);
           }
           return 0;
         }
@@ -660,7 +671,7 @@ class Typing::Engine {
     }
     if (value_type != 0) {
       bool tagged = false;
-      uint32_t vt = Intern(Refine(value_type, v, &tagged));
+      uint32_t vt = Intern(Refine(value_type, v, target_end, &tagged));
       if (!tagged && (s.kind == SlotKind::kPtr || s.kind == SlotKind::kSlice ||
                       s.kind == SlotKind::kChanBuf)) {
         s.target_type = vt;
@@ -689,6 +700,7 @@ class Typing::Engine {
     bool tagged = false;
     uint64_t tag_offset = 0;
     DieOffset when_set = 0, when_clear = 0;
+    uint64_t set_size = 0, clear_size = 0;  // 0: unknown
   };
   absl::flat_hash_map<DieOffset, Refinement> refine_;
   absl::flat_hash_map<std::string, uint32_t> by_name_;
