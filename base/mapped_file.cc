@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -53,6 +54,15 @@ MappedFile::~MappedFile() {
 
 void MappedFile::ReleaseResidentPages() const {
   if (size_ > 0) ::madvise(const_cast<uint8_t*>(data_), size_, MADV_DONTNEED);
+}
+
+void MappedFile::ReleaseResidentPages(const uint8_t* from, const uint8_t* to) const {
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(data_), end = begin + size_;
+  const uintptr_t lo = std::max(reinterpret_cast<uintptr_t>(from), begin) & ~(page - 1);
+  const uintptr_t hi = std::min((reinterpret_cast<uintptr_t>(to) + page - 1) & ~(page - 1),
+                                (end + page - 1) & ~(page - 1));
+  if (lo < hi) ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
 }
 
 }  // namespace goretain

@@ -30,6 +30,8 @@ class MappedFile {
   // Drops this process's resident pages of the mapping (they stay in the page cache): RSS falls
   // by what had been read, and a later read faults the page back in with the same bytes.
   void ReleaseResidentPages() const;
+  // Same for the pages of [from, to) (clamped to the mapping, widened to whole pages).
+  void ReleaseResidentPages(const uint8_t* from, const uint8_t* to) const;
 
  private:
   MappedFile(std::string path, int fd, const uint8_t* data, size_t size)

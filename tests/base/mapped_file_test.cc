@@ -64,6 +64,38 @@ TEST(MappedFileTest, ReleasingResidentPagesLowersRssAndKeepsTheBytes) {
   EXPECT_EQ(checksum(), before);  // read back from the page cache, same bytes
 }
 
+TEST(MappedFileTest, ReleasingARangeDropsThosePagesOnly) {
+  TempDir tmp;
+  constexpr size_t kSize = 64 << 20;
+  {
+    std::ofstream out(tmp.File("big"), std::ios::binary);
+    std::string block(1 << 20, '\0');
+    for (size_t b = 0; b < kSize / block.size(); b++) {
+      for (size_t i = 0; i < block.size(); i++) block[i] = static_cast<char>((b * 7 + i) & 0xff);
+      out.write(block.data(), block.size());
+    }
+  }
+  auto f = MappedFile::Open(tmp.File("big"));
+  ASSERT_TRUE(f.ok()) << f.status();
+  const uint8_t* d = (*f)->data();
+  auto checksum = [&] {
+    uint64_t sum = 0;
+    for (size_t i = 0; i < kSize; i += 512) sum += d[i] * (i / 512 + 1);
+    return sum;
+  };
+  const uint64_t before = checksum();
+  const uint64_t resident = RssFileBytes();
+  // 16 MiB in the middle, given unaligned ends (widened to whole pages), then a range reaching
+  // past the end of the mapping (clamped).
+  (*f)->ReleaseResidentPages(d + (16 << 20) + 100, d + (32 << 20) - 100);
+  const uint64_t released = RssFileBytes();
+  EXPECT_GE(resident - released, uint64_t{15} << 20) << resident << " -> " << released;
+  EXPECT_LE(resident - released, uint64_t{17} << 20) << resident << " -> " << released;
+  (*f)->ReleaseResidentPages(d + kSize - (1 << 20), d + kSize + (64 << 20));
+  EXPECT_LE(RssFileBytes() + (uint64_t{1} << 19), released);
+  EXPECT_EQ(checksum(), before);
+}
+
 TEST(MappedFileTest, EmptyFileHasNoData) {
   TempDir tmp;
   std::ofstream(tmp.File("empty"));
