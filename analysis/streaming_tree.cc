@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
+#include <thread>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "analysis/heap_graph.h"
+#include "analysis/internal/core_pager.h"
 #include "analysis/internal/path_trie.h"
 #include "analysis/reference_tree.h"
 #include "analysis/tree_builder.h"
@@ -186,6 +189,14 @@ absl::StatusOr<StreamingResult> BuildStreamingBfsTree(gocore::LoadedCore& core,
   // Damage found reading targets' headers in phase A: counted in phase B, once per target
   // reached, as a walk one object at a time counts it.
   gocore::DamageCounters far_damage;
+  // In phase A, a second thread maps the core's windows just ahead of the scan (2 MiB) and
+  // gives pages back when asked (`paging`).
+  std::optional<internal::CorePager> pager;
+  if (opts.page_ahead && std::thread::hardware_concurrency() > 1) {
+    pager.emplace(core_file, /*ahead=*/32);
+  }
+  bool paging = false;
+  std::vector<const uint8_t*> page_targets;  // the windows phase A will enter, in order
   // Looks the pending pointers up, in passes over them (page table entry, span record,
   // allocation bits, mark word), each pass asking for what the next one reads. In phase A
   // (`reach_now` false) an edge is kept for each target not marked yet; in phase B the target is
@@ -235,16 +246,23 @@ absl::StatusOr<StreamingResult> BuildStreamingBfsTree(gocore::LoadedCore& core,
   const uint64_t window_budget = std::max<uint64_t>(opts.release_core_every >> 16, 1);
   uint64_t windows = 0, last_window = ~uint64_t{0};
   bool phase_b = false;
-  auto give_back = [&] {
+  // With the pager at work, all but the window `keep` points into and those mapped in front
+  // of it.
+  auto give_back = [&](const uint8_t* keep = nullptr) {
     resolve_pending(phase_b);
-    core_file.ReleaseResidentPages();
+    if (paging && keep != nullptr) {
+      pager->GiveBackAllBut(keep);
+    } else {
+      core_file.ReleaseResidentPages();
+    }
     windows = 0;
     last_window = ~uint64_t{0};
   };
   auto touch = [&](const uint8_t* p) {
     const uint64_t w = reinterpret_cast<uintptr_t>(p) >> 16;
     if (w == last_window) return;
-    if (windows == window_budget) give_back();
+    if (paging) pager->Reached(p);
+    if (windows == window_budget) give_back(p);
     last_window = w;
     windows++;
   };
@@ -260,7 +278,7 @@ absl::StatusOr<StreamingResult> BuildStreamingBfsTree(gocore::LoadedCore& core,
           pending.push_back({v, static_cast<uint32_t>(off), i});
           if (pending.size() == kMaxPending) resolve_pending(phase_b);
         },
-        opts.release_core_every, give_back);
+        opts.release_core_every, [&] { give_back(); });
   };
   const uint64_t heap_base = heap.spans().empty() ? 0 : heap.spans().front().base;
   auto sort_by_page = [&] {
@@ -362,6 +380,19 @@ absl::StatusOr<StreamingResult> BuildStreamingBfsTree(gocore::LoadedCore& core,
       phase_b = false;
       sort_by_page();
       edges.clear();
+      if (pager) {
+        using internal::CorePager;
+        for (uint32_t i : by_addr) {
+          const uint8_t* p = mem.Ptr(chunk[i].addr, heap.spans()[chunk_span[i]].elemsize);
+          if (p != nullptr && (page_targets.empty() ||
+                               CorePager::Window(p) > CorePager::Window(page_targets.back()))) {
+            page_targets.push_back(p);
+          }
+        }
+        give_back();  // what phase B of the last chunk mapped
+        pager->Begin(&page_targets);
+        paging = true;
+      }
       for (size_t k = 0; k < by_addr.size(); k++) {
         // The chunk's records are read in an order unrelated to theirs: asked for ahead.
         if (k + 16 < by_addr.size()) {
@@ -373,6 +404,11 @@ absl::StatusOr<StreamingResult> BuildStreamingBfsTree(gocore::LoadedCore& core,
         scan(i, heap.spans()[chunk_span[i]]);
       }
       resolve_pending(false);
+      if (paging) {
+        pager->End(&page_targets);
+        paging = false;
+        give_back();
+      }
       // Phase B: queue order.
       phase_b = true;
       for (uint32_t i = 0; i < chunk.size(); i++) {

@@ -38,6 +38,10 @@ struct StreamingOptions {
   // many bytes' worth of 64 KiB windows (otherwise they would stay resident up to the heap's
   // size).
   uint64_t release_core_every = 4 << 20;
+  // While the chunk's objects are scanned in address order, a second thread maps the core's
+  // pages just ahead of the scan and gives back those behind it (when the machine has more than
+  // one CPU): the page faults and releases, a sixth of the walk's time, then overlap the scan.
+  bool page_ahead = true;
   // Called now and then with the objects reached so far.
   std::function<void(uint64_t reached)> progress;
 };
