@@ -8,8 +8,6 @@
 #include <thread>
 #include <vector>
 
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_split.h"
 #include "base/mapped_file.h"
 #include "gtest/gtest.h"
 #include "tests/testing/fixtures.h"
@@ -18,25 +16,6 @@ namespace goretain::testing {
 namespace {
 
 using analysis::internal::CorePager;
-
-// Resident bytes of this process's mappings of `path` (/proc/self/smaps).
-uint64_t ResidentBytesOf(const std::string& path) {
-  std::ifstream f("/proc/self/smaps");
-  std::string line;
-  bool in = false;
-  uint64_t total = 0;
-  while (std::getline(f, line)) {
-    std::vector<std::string> w = absl::StrSplit(line, ' ', absl::SkipEmpty());
-    if (w.empty()) continue;
-    if (w[0].find('-') != std::string::npos && w[0].back() != ':') {
-      in = w.size() >= 6 && w.back() == path;
-    } else if (in && w[0] == "Rss:" && w.size() >= 2) {
-      uint64_t kib = 0;
-      if (absl::SimpleAtoi(w[1], &kib)) total += kib << 10;
-    }
-  }
-  return total;
-}
 
 // Waits up to 10 s for `done()`.
 template <typename Fn>

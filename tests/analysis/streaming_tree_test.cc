@@ -11,8 +11,6 @@
 #include <string>
 #include <thread>
 
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_split.h"
 #include "analysis/folded.h"
 #include "gocore/loaded_core.h"
 #include "gtest/gtest.h"
@@ -20,25 +18,6 @@
 
 namespace goretain::testing {
 namespace {
-
-// Resident bytes of this process's mappings of `path` (/proc/self/smaps).
-uint64_t ResidentBytesOf(const std::string& path) {
-  std::ifstream f("/proc/self/smaps");
-  std::string line;
-  bool in = false;
-  uint64_t total = 0;
-  while (std::getline(f, line)) {
-    std::vector<std::string> w = absl::StrSplit(line, ' ', absl::SkipEmpty());
-    if (w.empty()) continue;
-    if (w[0].find('-') != std::string::npos && w[0].back() != ':') {
-      in = w.size() >= 6 && w.back() == path;
-    } else if (in && w[0] == "Rss:" && w.size() >= 2) {
-      uint64_t kib = 0;
-      if (absl::SimpleAtoi(w[1], &kib)) total += kib << 10;
-    }
-  }
-  return total;
-}
 
 struct Walk {
   std::string folded;  // bytes, then counts

@@ -16,6 +16,7 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 
 extern char** environ;
@@ -207,6 +208,24 @@ std::string Gcore(pid_t pid, const std::string& dir, std::string* error) {
     return "";
   }
   return path;
+}
+
+uint64_t ResidentBytesOf(const std::string& path) {
+  std::ifstream f("/proc/self/smaps");
+  std::string line;
+  bool in = false;
+  uint64_t total = 0;
+  while (std::getline(f, line)) {
+    std::vector<std::string> w = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    if (w.empty()) continue;
+    if (w[0].find('-') != std::string::npos && w[0].back() != ':') {
+      in = w.size() >= 6 && w.back() == path;
+    } else if (in && w[0] == "Rss:" && w.size() >= 2) {
+      uint64_t kib = 0;
+      if (absl::SimpleAtoi(w[1], &kib)) total += kib << 10;
+    }
+  }
+  return total;
 }
 
 TempDir::TempDir() {

@@ -69,6 +69,9 @@ class Child {
 // reason in *error).
 std::string Gcore(pid_t pid, const std::string& dir, std::string* error);
 
+// Resident bytes of this process's mappings of the file at `path` (/proc/self/smaps).
+uint64_t ResidentBytesOf(const std::string& path);
+
 // A fresh temporary directory, removed with its contents on destruction.
 class TempDir {
  public:
