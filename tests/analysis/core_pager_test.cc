@@ -30,14 +30,7 @@ bool WaitFor(Fn&& done) {
 TEST(CorePagerTest, MapsAheadOfTheSweepAndGivesBackAllButWhatItStillNeeds) {
   TempDir tmp;
   constexpr size_t kSize = 64 << 20;
-  {
-    std::ofstream out(tmp.File("core"), std::ios::binary);
-    std::string block(1 << 20, '\0');
-    for (size_t b = 0; b < kSize / block.size(); b++) {
-      for (size_t i = 0; i < block.size(); i++) block[i] = static_cast<char>((b * 13 + i) & 0xff);
-      out.write(block.data(), block.size());
-    }
-  }
+  WritePatternFile(tmp.File("core"), kSize, 13);
   auto f = MappedFile::Open(tmp.File("core"));
   ASSERT_TRUE(f.ok()) << f.status();
   const uint8_t* d = (*f)->data();

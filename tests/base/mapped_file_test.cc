@@ -13,6 +13,7 @@ namespace goretain {
 namespace {
 
 using testing::TempDir;
+using testing::WritePatternFile;
 
 TEST(MappedFileTest, MapsTheWholeFileReadOnly) {
   TempDir tmp;
@@ -41,14 +42,7 @@ uint64_t RssFileBytes() {
 TEST(MappedFileTest, ReleasingResidentPagesLowersRssAndKeepsTheBytes) {
   TempDir tmp;
   constexpr size_t kSize = 64 << 20;
-  {
-    std::ofstream out(tmp.File("big"), std::ios::binary);
-    std::string block(1 << 20, '\0');
-    for (size_t b = 0; b < kSize / block.size(); b++) {
-      for (size_t i = 0; i < block.size(); i++) block[i] = static_cast<char>((b * 131 + i) & 0xff);
-      out.write(block.data(), block.size());
-    }
-  }
+  WritePatternFile(tmp.File("big"), kSize, 131);
   auto f = MappedFile::Open(tmp.File("big"));
   ASSERT_TRUE(f.ok()) << f.status();
   auto checksum = [&] {
@@ -67,14 +61,7 @@ TEST(MappedFileTest, ReleasingResidentPagesLowersRssAndKeepsTheBytes) {
 TEST(MappedFileTest, ReleasingARangeDropsThosePagesOnly) {
   TempDir tmp;
   constexpr size_t kSize = 64 << 20;
-  {
-    std::ofstream out(tmp.File("big"), std::ios::binary);
-    std::string block(1 << 20, '\0');
-    for (size_t b = 0; b < kSize / block.size(); b++) {
-      for (size_t i = 0; i < block.size(); i++) block[i] = static_cast<char>((b * 7 + i) & 0xff);
-      out.write(block.data(), block.size());
-    }
-  }
+  WritePatternFile(tmp.File("big"), kSize, 7);
   auto f = MappedFile::Open(tmp.File("big"));
   ASSERT_TRUE(f.ok()) << f.status();
   const uint8_t* d = (*f)->data();

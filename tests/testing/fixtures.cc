@@ -210,6 +210,15 @@ std::string Gcore(pid_t pid, const std::string& dir, std::string* error) {
   return path;
 }
 
+void WritePatternFile(const std::string& path, size_t size, size_t step) {
+  std::ofstream out(path, std::ios::binary);
+  std::string block(1 << 20, '\0');
+  for (size_t b = 0; b < size / block.size(); b++) {
+    for (size_t i = 0; i < block.size(); i++) block[i] = static_cast<char>((b * step + i) & 0xff);
+    out.write(block.data(), block.size());
+  }
+}
+
 uint64_t ResidentBytesOf(const std::string& path) {
   std::ifstream f("/proc/self/smaps");
   std::string line;

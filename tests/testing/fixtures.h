@@ -69,6 +69,9 @@ class Child {
 // reason in *error).
 std::string Gcore(pid_t pid, const std::string& dir, std::string* error);
 
+// Writes a file of `size` bytes (whole MiB) whose byte i of MiB b is (b * step + i) mod 256.
+void WritePatternFile(const std::string& path, size_t size, size_t step);
+
 // Resident bytes of this process's mappings of the file at `path` (/proc/self/smaps).
 uint64_t ResidentBytesOf(const std::string& path);
 
