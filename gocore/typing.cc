@@ -242,8 +242,9 @@ class Typing::Engine {
       }
     }
     if (ti == 0 && slot != nullptr) {
-      ti = InferTarget(*slot, at_start, [word_addr] { return word_addr; },
-                       [&] { return target_addr + Base(header); }, target_addr + span.elemsize);
+      ti = InferTarget(
+          *slot, at_start, [word_addr] { return word_addr; },
+          [&] { return target_addr + Base(header); }, [&] { return target_addr + span.elemsize; });
     }
     if (ti == 0) ti = name_only;
     uint32_t word = ti | header;
@@ -383,7 +384,8 @@ class Typing::Engine {
   // *node[K,V] that are entry[K,V] or indirect[K,V] according to node.isEntry. When only one
   // of the two fits between `value_addr` and `object_end` (the end of the object holding it),
   // that one, without reading the tag: the read would be the walk's only access to the target.
-  DieOffset Refine(DieOffset die, uint64_t value_addr, uint64_t object_end, bool* tagged) {
+  template <typename ObjectEnd>
+  DieOffset Refine(DieOffset die, uint64_t value_addr, ObjectEnd&& object_end_fn, bool* tagged) {
     auto [it, fresh] = refine_.try_emplace(die);
     Refinement& r = it->second;
     if (fresh) {
@@ -402,7 +404,8 @@ class Typing::Engine {
     }
     *tagged = r.tagged;
     if (!r.tagged) return die;
-    if (value_addr < object_end && r.set_size != 0 && r.clear_size != 0) {
+    if (const uint64_t object_end = object_end_fn();
+        value_addr < object_end && r.set_size != 0 && r.clear_size != 0) {
       const uint64_t room = object_end - value_addr;
       const bool set_fits = r.set_size <= room, clear_fits = r.clear_size <= room;
       if (set_fits != clear_fits) return set_fits ? r.when_set : r.when_clear;
@@ -572,10 +575,10 @@ class Typing::Engine {
     // Untyped, or a heap record without a layout (its word holds at most kAfterHeader).
     const uint32_t header = t_.type_[target];
     if ((header & kTypeMask) != 0) return;
-    const uint64_t target_addr = heap_.object_addr(target);
     const uint32_t ti = InferTarget(
         s, at_start, [&] { return AddressOf(value) + s.offset; },
-        [&] { return target_addr + Base(header); }, target_addr + heap_.object_size(target));
+        [&] { return heap_.object_addr(target) + Base(header); },
+        [&] { return heap_.object_addr(target) + heap_.object_size(target); });
     if (ti == 0) return;
     t_.type_[target] = ti | header;
     queue->push_back(target);
@@ -584,11 +587,11 @@ class Typing::Engine {
  public:
   // The type slot `s` proves for the object it points to (0: none). `word_addr()` is the
   // address of the slot's word, `target_value()` that of the target's first value (its address
-  // past any allocation header); both are asked for only when needed. `target_end` is where the
-  // target object ends. `at_start` as for Apply.
-  template <typename WordAddr, typename TargetValue>
+  // past any allocation header), `target_end()` where the target object ends; each is asked for
+  // only when needed. `at_start` as for Apply.
+  template <typename WordAddr, typename TargetValue, typename TargetEnd>
   uint32_t InferTarget(const Slot& s, bool at_start, WordAddr&& word_addr_fn,
-                       TargetValue&& target_value, uint64_t target_end) {
+                       TargetValue&& target_value, TargetEnd&& target_end) {
     if (at_start && s.target_type != 0 &&
         (s.kind == SlotKind::kPtr || s.kind == SlotKind::kSlice || s.kind == SlotKind::kChanBuf)) {
       return t_.types_[s.target_type].size == 0 ? 0 : s.target_type;
@@ -597,9 +600,9 @@ class Typing::Engine {
   }
 
  private:
-  template <typename TargetValue>
+  template <typename TargetValue, typename TargetEnd>
   uint32_t InferAt(const Slot& s, bool at_start, const uint64_t word_addr,
-                   TargetValue& target_value, uint64_t target_end) {
+                   TargetValue& target_value, TargetEnd& target_end) {
     uint64_t v = mem_.ReadU64(word_addr).value_or(0);
     // The target's address: where the graph saw the pointer at the target's first byte, the
     // pointer itself (word_addr is the edge's word), which spares the index's random reads.
