@@ -20,9 +20,16 @@ namespace {
 
 constexpr uint32_t kNone = internal::kNoNode;
 
-// One object of the frontier: where it is, its path node and its type word. 16 bytes.
+// One object of the chunk being scanned: where it is, its path node and its type word.
 struct Item {
   uint64_t addr;
+  uint32_t node;
+  uint32_t word;
+};
+// One object of the frontier, queued: its span (index in spans()) and slot, so that taking it
+// off the queue needs no page table lookup, its path node and type word. 16 bytes.
+struct Queued {
+  uint32_t span, slot;
   uint32_t node;
   uint32_t word;
 };
@@ -88,8 +95,8 @@ absl::StatusOr<StreamingResult> BuildStreamingBfsTree(gocore::LoadedCore& core,
   std::vector<Agg> by_word;
   absl::flat_hash_map<uint64_t, Agg> untyped_by_size;
   // Blocks of at most 1 MiB, at least 8 per budget.
-  SpillQueue<Item> queue(opts.queue_memory, opts.spill_dir,
-                         std::clamp<size_t>(opts.queue_memory / sizeof(Item) / 8, 1024, 65536));
+  SpillQueue<Queued> queue(opts.queue_memory, opts.spill_dir,
+                           std::clamp<size_t>(opts.queue_memory / sizeof(Queued) / 8, 1024, 65536));
   // An object reached for the first time: marked, typed, given its path, queued.
   auto reach = [&](const gocore::HeapIndex::ObjectRef& ref, const gocore::HeapSpan& span,
                    uint32_t word, uint32_t parent, uint32_t label_id) {
@@ -114,7 +121,8 @@ absl::StatusOr<StreamingResult> BuildStreamingBfsTree(gocore::LoadedCore& core,
     agg.count++;
     out.reachable_objects++;
     out.reachable_bytes += size;
-    queue.Push({ref.addr, node, word});
+    const uint64_t slot = span.nelems == 1 ? 0 : ((ref.addr - span.base) * span.div_mul) >> 32;
+    queue.Push({ref.span, static_cast<uint32_t>(slot), node, word});
     if (opts.progress && (out.reachable_objects & ((1 << 20) - 1)) == 0) {
       opts.progress(out.reachable_objects);
     }
@@ -333,25 +341,23 @@ absl::StatusOr<StreamingResult> BuildStreamingBfsTree(gocore::LoadedCore& core,
       edge_begin.clear();
       edge_count.clear();
       // Objects to scan in phase A, and the words they hold: a bound on the edges kept.
-      // Taken from the queue 64 at a time, their spans looked up in passes (page table entry,
-      // then span record) so that the cache misses of different objects overlap.
+      // Taken from the queue 64 at a time, their span records asked for in one pass and read in
+      // the next, so that the cache misses of different objects overlap.
       uint64_t words = 0;
       for (;;) {
         const size_t first = chunk.size();
-        Item item;
-        while (chunk.size() < std::min(first + 64, chunk_max) && queue.Pop(&item)) {
-          chunk.push_back(item);
-          heap.PrefetchPageEntry(item.addr);
+        Queued q;
+        while (chunk.size() < std::min(first + 64, chunk_max) && queue.Pop(&q)) {
+          chunk.push_back({q.slot, q.node, q.word});  // the slot until the span is read
+          chunk_span.push_back(q.span);
+          __builtin_prefetch(&heap.spans()[q.span]);
         }
         if (chunk.size() == first) break;
         for (size_t i = first; i < chunk.size(); i++) {
-          chunk_span.push_back(heap.PrefetchSpanRecord(chunk[i].addr));  // index + 1
-        }
-        for (size_t i = first; i < chunk.size(); i++) {
           edge_begin.push_back(0);
           edge_count.push_back(0);
-          if (chunk_span[i] == 0) continue;  // cannot happen: items come from FindObjectRef
-          const gocore::HeapSpan& span = heap.spans()[--chunk_span[i]];
+          const gocore::HeapSpan& span = heap.spans()[chunk_span[i]];
+          chunk[i].addr = span.base + chunk[i].addr * span.elemsize;
           if (span.layout == gocore::PointerLayout::kNoScan) continue;
           // Large objects, and those taken past the chunk's budget of words, are scanned in
           // phase B.
