@@ -1,9 +1,14 @@
 // goretain-agent: the node agent. Watches the Go processes of this machine.
 #include "CLI/CLI.hpp"
 #include "agent/discovery.h"
+#include "base/cpu.h"
 #include "spdlog/spdlog.h"
 
 int main(int argc, char** argv) {
+  if (absl::Status cpu = goretain::CheckCpu(); !cpu.ok()) {
+    spdlog::error("{}", std::string(cpu.message()));
+    return 2;
+  }
   CLI::App app{"goretain-agent: watches Go processes on this node and snapshots leaking ones"};
   std::string proc_root = "/proc";
   bool once = false;

@@ -88,7 +88,7 @@ absl::StatusOr<MemoryHeadroom> ReadMemoryHeadroom(
     if (f[0] == "0" && f[1].empty()) {
       // cgroup v2: unified hierarchy at the root (pure v2) or under "unified"
       // (hybrid).
-      for (const std::string base : {cgroup_root, cgroup_root + "/unified"}) {
+      for (const std::string& base : {cgroup_root, cgroup_root + "/unified"}) {
         if (access((base + "/cgroup.controllers").c_str(), R_OK) != 0) continue;
         for (const std::string& p : Ancestry(f[2])) {
           auto limit = ReadNumber(base + p + "/memory.max");
