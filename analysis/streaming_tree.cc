@@ -121,8 +121,7 @@ absl::StatusOr<StreamingResult> BuildStreamingBfsTree(gocore::LoadedCore& core,
     agg.count++;
     out.reachable_objects++;
     out.reachable_bytes += size;
-    const uint64_t slot = span.nelems == 1 ? 0 : ((ref.addr - span.base) * span.div_mul) >> 32;
-    queue.Push({ref.span, static_cast<uint32_t>(slot), node, word});
+    queue.Push({ref.span, static_cast<uint32_t>(span.SlotOf(ref.addr)), node, word});
     if (opts.progress && (out.reachable_objects & ((1 << 20) - 1)) == 0) {
       opts.progress(out.reachable_objects);
     }

@@ -40,6 +40,8 @@ struct HeapSpan {
   uint32_t bits_offset = 0;      // first word of the span's allocation bits in alloc_words_
   uint32_t div_mul = 0;          // ⌈2^32 / elemsize⌉: slot = (offset * div_mul) >> 32 (small)
 
+  // The slot addr falls in, for an address of the span's objects (no division).
+  uint64_t SlotOf(uint64_t addr) const { return nelems == 1 ? 0 : ((addr - base) * div_mul) >> 32; }
   uint8_t sizeclass() const { return spanclass >> 1; }
   bool noscan() const { return spanclass & 1; }
 };
@@ -107,7 +109,7 @@ class HeapIndex {
     if (si == 0) return std::nullopt;
     const HeapSpan& s = spans_[si - 1];
     uint64_t off = addr - s.base;
-    uint64_t slot = s.nelems == 1 ? 0 : (off * s.div_mul) >> 32;
+    uint64_t slot = s.SlotOf(addr);
     if (slot >= s.nelems || off >= s.elemsize * s.nelems) return std::nullopt;
     uint32_t w = s.bits_offset + static_cast<uint32_t>(slot >> 6);
     uint64_t word = alloc_words_[w];
@@ -148,8 +150,7 @@ class HeapIndex {
   }
   void PrefetchAllocBits(uint32_t span_plus_1, uint64_t addr) const {
     const HeapSpan& s = spans_[span_plus_1 - 1];
-    const uint64_t off = addr - s.base;
-    const uint64_t slot = s.nelems == 1 ? 0 : (off * s.div_mul) >> 32;
+    const uint64_t slot = s.SlotOf(addr);
     if (slot >= s.nelems) return;
     const uint32_t w = s.bits_offset + static_cast<uint32_t>(slot >> 6);
     __builtin_prefetch(&alloc_words_[w]);
